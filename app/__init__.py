@@ -1,0 +1,107 @@
+"""ISP Console: create_app() as a short list of named steps."""
+
+from flask import Flask, render_template
+
+from config import DEV_PAYMENT_DATA_KEY, DEV_SECRET_KEY, INSTANCE_DIR, config_from_environment
+
+
+def create_app(config_object=None) -> Flask:
+    """Build the application: settings, extensions, auth, blueprints, console, commands."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), template_folder="../templates")
+    app.config.from_object(config_object or config_from_environment())
+    refuse_default_secrets(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_admin(app)
+    register_commands(app)
+    register_security_headers(app)
+    return app
+
+
+def refuse_default_secrets(app: Flask) -> None:
+    """Production never runs on the published development secrets or without them."""
+    if app.config.get("ENV_NAME") != "production":
+        return
+    problems = []
+    if app.config.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
+        problems.append("SECRET_KEY")
+    keys = [k.strip() for k in (app.config.get("PAYMENT_DATA_KEYS") or "").split(",")]
+    if not any(keys) or DEV_PAYMENT_DATA_KEY in keys:
+        problems.append("PAYMENT_DATA_KEYS")
+    if "sqlite" in app.config["SQLALCHEMY_DATABASE_URI"]:
+        problems.append("DATABASE_URL (PostgreSQL is required in production)")
+    if problems:
+        raise RuntimeError(
+            "Refusing to start in production with missing or default settings: "
+            + ", ".join(problems)
+        )
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extension objects to this app."""
+    from app import models  # noqa: F401  (registers every table on the metadata)
+    from app.extensions import csrf, db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        INSTANCE_DIR.mkdir(exist_ok=True)
+        with app.app_context():
+            configure_sqlite(db.engine)
+
+
+def configure_sqlite(engine) -> None:
+    """SQLite enforces foreign keys and uses WAL only when told to, per connection."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    """Staff login and the public landing page."""
+    from app.auth import register_auth
+
+    register_auth(app)
+
+    @app.route("/")
+    def index():
+        """Landing page with the ways in."""
+        return render_template("index.html")
+
+
+def register_admin(app: Flask) -> None:
+    """The Flask-Admin console under /admin."""
+    from admin import build_admin
+
+    build_admin(app)
+
+
+def register_commands(app: Flask) -> None:
+    """`flask staff ...`, `flask seed-demo` and the other commands."""
+    from app.cli import register_cli
+
+    register_cli(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    """Headers every response carries (DESIGN §8)."""
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "geolocation=(), camera=()")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return response

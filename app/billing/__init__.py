@@ -1,0 +1,1 @@
+"""Billing domain: calendar, proration, money/VAT, invoicing, payments, ledger, numbering."""

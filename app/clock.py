@@ -1,0 +1,51 @@
+"""The one business clock (DESIGN §5.0).
+
+Every rule asks this module for "today" (the date in Africa/Johannesburg) and "now" (an
+aware UTC datetime). Tests and `flask billing simulate` pin it with `frozen_at()`; nothing
+else reads the wall clock for a business date.
+"""
+
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+BUSINESS_TZ = ZoneInfo("Africa/Johannesburg")
+
+_pinned_now: datetime | None = None
+
+
+def now() -> datetime:
+    """Current instant as an aware UTC datetime (pinned when the clock is frozen)."""
+    if _pinned_now is not None:
+        return _pinned_now
+    return datetime.now(UTC)
+
+
+def today() -> date:
+    """Current business date: the calendar date in Africa/Johannesburg."""
+    return now().astimezone(BUSINESS_TZ).date()
+
+
+def business_datetime(day: date, at: time = time(0, 0)) -> datetime:
+    """The UTC instant of a wall-clock time on a business date (SAST has no DST)."""
+    return datetime.combine(day, at, tzinfo=BUSINESS_TZ).astimezone(UTC)
+
+
+def set_now(instant: datetime | None) -> None:
+    """Pin the clock to `instant` (aware), or release it with None."""
+    global _pinned_now
+    if instant is not None and instant.tzinfo is None:
+        raise ValueError("the business clock needs an aware datetime")
+    _pinned_now = instant.astimezone(UTC) if instant else None
+
+
+@contextmanager
+def frozen_at(moment: datetime | date):
+    """Pin the clock for a block; a date means 09:00 SAST on that day."""
+    instant = business_datetime(moment, time(9, 0)) if type(moment) is date else moment
+    previous = _pinned_now
+    set_now(instant)
+    try:
+        yield
+    finally:
+        set_now(previous)

@@ -1,0 +1,110 @@
+"""Settings from the environment (12-factor): Development, Test and Production.
+
+`ISP_CONFIG` picks the class (development by default); `DATABASE_URL` and `REDIS_URL` are
+the fixed points that select the database and Redis.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+# Well-known development values. Production refuses to start with any of them.
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (refused in production)
+DEV_PAYMENT_DATA_KEY = "ZGV2LXBheW1lbnQta2V5LW5vdC1mb3ItcHJvZC11c2U="
+
+
+def _normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for plain postgres URLs (Heroku-style `postgres://` included)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = _normalise_database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'isp_console.db'}")
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL")  # None: jobs run in-process after commit (§6)
+    PAYMENT_DATA_KEYS = os.environ.get("PAYMENT_DATA_KEYS", DEV_PAYMENT_DATA_KEY)
+
+    # Werkzeug hash method; tests use a cheap scrypt setting.
+    PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
+
+    # Sessions: the cookie may live 24 h (customers); staff sessions end after 8 h (auth.py).
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=24)
+    STAFF_SESSION_LIFETIME = timedelta(hours=8)
+    CUSTOMER_SESSION_LIFETIME = timedelta(hours=24)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    # Failed staff logins allowed per client address and per e-mail address.
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per 15 minutes")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or (
+        os.environ.get("REDIS_URL") or "memory://"
+    )
+    RATELIMIT_HEADERS_ENABLED = True
+
+    FLASK_ADMIN_SWATCH = None
+    BRAND_NAME = os.environ.get("BRAND_NAME", "CircleTel")
+    ACCOUNT_NUMBER_PREFIX = "CT"
+    BUSINESS_TIMEZONE = "Africa/Johannesburg"
+
+    ENV_NAME = "base"
+
+
+class DevelopmentConfig(Config):
+    """`make run`: SQLite under instance/, plain HTTP on loopback."""
+
+    ENV_NAME = "development"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+
+class TestConfig(Config):
+    """pytest: cheap hashing, CSRF off unless a test turns it on, errors raised."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    PASSWORD_HASH_METHOD = "scrypt:1024:8:1"  # noqa: S105 (a hash method, not a secret)
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    RATELIMIT_STORAGE_URI = "memory://"
+    FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION = True
+    FLASK_ADMIN_RAISE_ON_INTEGRITY_ERROR = True
+
+
+class ProductionConfig(Config):
+    """gunicorn + PostgreSQL + Redis; refuses default secrets (checked in create_app)."""
+
+    ENV_NAME = "production"
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_environment() -> type[Config]:
+    """The settings class named by `ISP_CONFIG` (development when unset)."""
+    name = os.environ.get("ISP_CONFIG", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(f"ISP_CONFIG must be one of {sorted(CONFIGS)}, not {name!r}") from None
