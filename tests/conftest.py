@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 import redis
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 
@@ -115,8 +116,21 @@ def sqlite_app(tmp_path):
         db.engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    Without this, requests would reuse the test's app context and with it `g` (where
+    Flask-Login caches the user) and the test's database session.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

@@ -1,0 +1,1 @@
+"""RQ jobs (thin wrappers around domain functions), the schedule and the run log."""

@@ -1,0 +1,36 @@
+"""The business clock: SAST dates from UTC instants, pinned by tests and simulations."""
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from app import clock
+
+
+def test_today_is_the_johannesburg_date_not_the_utc_date():
+    late_utc_evening = datetime(2026, 12, 31, 22, 30, tzinfo=timezone.utc)
+    with clock.frozen_at(late_utc_evening):
+        assert clock.today() == date(2027, 1, 1)
+        assert clock.now() == late_utc_evening
+
+
+def test_frozen_date_means_nine_in_the_morning_sast():
+    with clock.frozen_at(date(2026, 11, 15)):
+        assert clock.today() == date(2026, 11, 15)
+        assert clock.now() == datetime(2026, 11, 15, 7, 0, tzinfo=timezone.utc)
+
+
+def test_frozen_clock_is_released_after_the_block():
+    with clock.frozen_at(date(2001, 1, 1)):
+        pass
+    assert clock.today() != date(2001, 1, 1)
+
+
+def test_naive_instants_are_refused():
+    with pytest.raises(ValueError, match="aware"):
+        clock.set_now(datetime(2026, 1, 1))
+
+
+def test_business_datetime_converts_sast_wall_time_to_utc():
+    instant = clock.business_datetime(date(2026, 11, 25), datetime(2026, 1, 1, 2, 0).time())
+    assert instant == datetime(2026, 11, 25, 0, 0, tzinfo=timezone.utc)
