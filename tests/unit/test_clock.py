@@ -1,6 +1,6 @@
 """The business clock: SAST dates from UTC instants, pinned by tests and simulations."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -8,7 +8,7 @@ from app import clock
 
 
 def test_today_is_the_johannesburg_date_not_the_utc_date():
-    late_utc_evening = datetime(2026, 12, 31, 22, 30, tzinfo=timezone.utc)
+    late_utc_evening = datetime(2026, 12, 31, 22, 30, tzinfo=UTC)
     with clock.frozen_at(late_utc_evening):
         assert clock.today() == date(2027, 1, 1)
         assert clock.now() == late_utc_evening
@@ -17,7 +17,7 @@ def test_today_is_the_johannesburg_date_not_the_utc_date():
 def test_frozen_date_means_nine_in_the_morning_sast():
     with clock.frozen_at(date(2026, 11, 15)):
         assert clock.today() == date(2026, 11, 15)
-        assert clock.now() == datetime(2026, 11, 15, 7, 0, tzinfo=timezone.utc)
+        assert clock.now() == datetime(2026, 11, 15, 7, 0, tzinfo=UTC)
 
 
 def test_frozen_clock_is_released_after_the_block():
@@ -33,4 +33,4 @@ def test_naive_instants_are_refused():
 
 def test_business_datetime_converts_sast_wall_time_to_utc():
     instant = clock.business_datetime(date(2026, 11, 25), datetime(2026, 1, 1, 2, 0).time())
-    assert instant == datetime(2026, 11, 25, 0, 0, tzinfo=timezone.utc)
+    assert instant == datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
