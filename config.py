@@ -63,6 +63,23 @@ class Config:
     ACCOUNT_NUMBER_PREFIX = "CT"
     BUSINESS_TIMEZONE = "Africa/Johannesburg"
 
+    # The supplier as printed on tax invoices (branding is configuration, DESIGN §5.1).
+    SUPPLIER_NAME = os.environ.get("SUPPLIER_NAME", "CircleTel (Pty) Ltd")
+    SUPPLIER_ADDRESS = os.environ.get(
+        "SUPPLIER_ADDRESS", "West House, 7 Autumn Road, Rivonia, Sandton, 2128"
+    )
+    SUPPLIER_VAT_NUMBER = os.environ.get("SUPPLIER_VAT_NUMBER", "4870271653")
+    SUPPLIER_REGISTRATION_NUMBER = os.environ.get("SUPPLIER_REGISTRATION_NUMBER", "2008/026404/07")
+    SUPPLIER_EMAIL = os.environ.get("SUPPLIER_EMAIL", "billing@circletel.co.za")
+    SUPPLIER_PHONE = os.environ.get("SUPPLIER_PHONE", "+27 87 087 6305")
+    SUPPLIER_BANK_NAME = os.environ.get("SUPPLIER_BANK_NAME", "First National Bank")
+    SUPPLIER_BANK_ACCOUNT_NAME = os.environ.get("SUPPLIER_BANK_ACCOUNT_NAME", "CircleTel (Pty) Ltd")
+    SUPPLIER_BANK_ACCOUNT_NUMBER = os.environ.get("SUPPLIER_BANK_ACCOUNT_NUMBER", "62812345678")
+    SUPPLIER_BANK_BRANCH_CODE = os.environ.get("SUPPLIER_BANK_BRANCH_CODE", "250655")
+    SUPPLIER_LOGO_PATH = os.environ.get("SUPPLIER_LOGO_PATH")  # PNG; a text logo when unset
+    # Where invoice PDFs are stored (a shared volume when web and workers run on several hosts).
+    INVOICE_STORAGE_DIR = os.environ.get("INVOICE_STORAGE_DIR", str(INSTANCE_DIR / "invoices"))
+
     ENV_NAME = "base"
 
 

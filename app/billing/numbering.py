@@ -6,13 +6,15 @@ and vanish with a rollback (so no gaps). Callers take numbers as the last step b
 commit, so parallel transactions wait on each other only for that short tail.
 """
 
-from sqlalchemy import update
+from sqlalchemy import event, inspect, update
 
 from app import clock
 from app.extensions import db
 from app.models import (
     AccountNumberCounter,
+    CreditNote,
     CreditNoteNumberCounter,
+    CustomerInvoice,
     InvoiceNumberCounter,
 )
 
@@ -70,3 +72,43 @@ def _number(documents, counter_model, prefix: str, attribute: str) -> None:
     for document, number in zip(pending, numbers, strict=True):
         setattr(document, attribute, format_number(prefix, year, number))
     db.session.flush()
+
+
+# --- Numbering as the last step before commit ----------------------------------------------
+
+_QUEUE_KEY = "documents_to_number"
+
+
+def queue_for_numbering(document) -> None:
+    """Mark a new invoice or credit note to be numbered when its transaction commits."""
+    db.session.info.setdefault(_QUEUE_KEY, []).append(document)
+
+
+def number_queued_documents(session) -> None:
+    """`before_commit` hook: number the queued documents that are still to be committed.
+
+    Documents created in a savepoint that was rolled back are no longer persistent and are
+    dropped, so only rows that commit take numbers (gapless).
+    """
+    queued = session.info.pop(_QUEUE_KEY, [])
+    if not queued:
+        return
+    live = [doc for doc in queued if inspect(doc).persistent and doc in session]
+    invoices = [doc for doc in live if isinstance(doc, CustomerInvoice)]
+    credit_notes = [doc for doc in live if isinstance(doc, CreditNote)]
+    if invoices:
+        number_invoices(invoices)
+    if credit_notes:
+        number_credit_notes(credit_notes)
+
+
+def forget_queued_documents(session) -> None:
+    """`after_rollback` hook: a rolled-back transaction numbers nothing."""
+    session.info.pop(_QUEUE_KEY, None)
+
+
+def register_numbering_hooks() -> None:
+    """Install the hooks on the app's session (once per process)."""
+    if not event.contains(db.session, "before_commit", number_queued_documents):
+        event.listen(db.session, "before_commit", number_queued_documents)
+        event.listen(db.session, "after_rollback", forget_queued_documents)
