@@ -140,3 +140,15 @@ def update_customer(customer: Customer, *, actor: Actor, reason: str, **fields) 
         customer_id=customer.id,
     )
     return customer
+
+
+def derive_account_status(service_statuses) -> str:
+    """Active if any service is active; else suspended, else pending; else cancelled.
+
+    A customer without services is pending (DESIGN §4).
+    """
+    statuses = set(service_statuses)
+    for status in ("active", "suspended", "pending"):
+        if status in statuses:
+            return status
+    return "cancelled" if statuses else "pending"
