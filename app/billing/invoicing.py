@@ -15,7 +15,7 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import select
 
-from app.audit import Actor
+from app.audit import Actor, record_audit, require_reason
 from app.billing.allocation import apply_account_credit
 from app.billing.calendar import Period, billing_date_after
 from app.billing.ledger import lock_billing, post_entry
@@ -337,6 +337,35 @@ def invoice_services(service_ids: list[int], run_date: date, *, actor: Actor) ->
         except Exception as error:  # one failing service never stops the chunk
             result.failed += 1
             result.failures.append({"service_id": service.id, "error": str(error)[:500]})
+    return result
+
+
+def generate_invoices_now(
+    service_ids: list[int], *, run_date: date, actor: Actor, reason: str
+) -> InvoiceRunResult:
+    """Invoice selected services now ("Generate invoices now"), with a reason on each.
+
+    The same chunk logic as the daily run, so nothing is invoiced twice and only periods
+    due by the horizon are billed.
+    """
+    reason = require_reason(reason)
+    result = invoice_services(sorted(set(service_ids)), run_date, actor=actor)
+    by_service = defaultdict(list)
+    for item in result.issued:
+        by_service[item.service_id].append(
+            {"period_start": item.period_start.isoformat(), "total": str(item.total_amount)}
+        )
+    for service_id, issued in by_service.items():
+        service = db.session.get(CustomerService, service_id)
+        record_audit(
+            actor=actor,
+            entity=service,
+            action="generate_invoices",
+            reason=reason,
+            before=None,
+            after={"invoices": issued, "next_billing_date": service.next_billing_date.isoformat()},
+            customer_id=service.customer_id,
+        )
     return result
 
 

@@ -272,3 +272,60 @@ def test_every_invoice_is_a_ledger_entry_and_moves_the_balance(make_service, bil
     db.session.refresh(service.customer.billing)
     assert service.customer.billing.account_balance == Decimal("799.00")
     assert check_books() == []
+
+
+def test_generate_now_bills_only_the_selected_services_and_audits_them(make_service, billing_actor):
+    from app.billing.invoicing import generate_invoices_now
+    from app.models import AuditLog
+
+    chosen = make_service(next_billing_date=date(2026, 12, 1))
+    other = make_service(next_billing_date=date(2026, 12, 1))
+    with clock.frozen_at(date(2026, 11, 25)):
+        result = generate_invoices_now(
+            [chosen.id], run_date=date(2026, 11, 25), actor=billing_actor, reason="Customer asked"
+        )
+        db.session.commit()
+        again = generate_invoices_now(
+            [chosen.id], run_date=date(2026, 11, 25), actor=billing_actor, reason="Twice"
+        )
+        db.session.commit()
+    assert [item.service_id for item in result.issued] == [chosen.id]
+    assert again.issued == []
+    assert [inv.service_id for inv in _invoices()] == [chosen.id]
+    audit = db.session.scalars(select(AuditLog).where(AuditLog.action == "generate_invoices")).one()
+    assert audit.reason == "Customer asked" and audit.entity_id == str(chosen.id)
+    assert audit.after["invoices"][0]["period_start"] == "2026-12-01"
+    db.session.refresh(other)
+    assert other.next_billing_date == date(2026, 12, 1)
+
+
+def test_a_batch_of_over_a_hundred_services_is_invoiced_in_one_run(make_customer, billing_actor):
+    from app.models import CustomerService
+
+    customers = [make_customer() for _ in range(40)]
+    for index in range(120):
+        customer = customers[index // 3]
+        db.session.add(
+            CustomerService(
+                customer_id=customer.id,
+                service_type="lte",
+                package_name="LTE 60GB",
+                installation_address="1 Main Rd",
+                monthly_price=Decimal("349.00"),
+                billing_date=(1, 5, 25, 30)[index % 4],
+                status="active",
+                next_billing_date={
+                    1: date(2026, 12, 1),
+                    5: date(2026, 12, 5),
+                    25: date(2026, 11, 25),
+                    30: date(2026, 11, 30),
+                }[(1, 5, 25, 30)[index % 4]],
+            )
+        )
+    db.session.commit()
+    with clock.frozen_at(date(2026, 11, 28)):
+        result = run_invoices(date(2026, 11, 28), actor=billing_actor, chunk_size=25)
+    assert len(result.issued) == 120 and result.failed == 0
+    numbers = sorted(inv.invoice_number for inv in _invoices())
+    assert numbers == [f"INV-2026-{n:05d}" for n in range(1, 121)]
+    assert check_books() == []
