@@ -25,7 +25,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
 from app import clock
-from app.audit import Actor, record_audit, require_reason, snapshot
+from app.audit import Actor, edit_record, record_audit, require_reason, snapshot
 from app.errors import Conflict, InvalidInput
 from app.extensions import db, limiter, login_manager
 from app.models import StaffUser
@@ -120,6 +120,43 @@ def create_staff_user(
         after=snapshot(user),
     )
     return user
+
+
+EDITABLE_STAFF_FIELDS = ("name", "role", "is_active")
+
+
+def update_staff_user(user: StaffUser, *, actor: Actor, reason: str, **changes) -> StaffUser:
+    """Change a staff user's name, role or active flag, with an audit row.
+
+    A new role or a deactivation bumps `session_version`, so the user's open sessions end
+    instead of keeping the old permissions. Nobody demotes or deactivates themselves: that
+    is how the last administrator locks everyone out.
+    """
+    refused = set(changes) - set(EDITABLE_STAFF_FIELDS)
+    if refused:
+        raise InvalidInput(f"These fields cannot be changed here: {', '.join(sorted(refused))}.")
+    if "role" in changes and changes["role"] not in STAFF_ROLES:
+        raise InvalidInput(f"Role must be one of {', '.join(STAFF_ROLES)}.", field="role")
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"]:
+            raise InvalidInput("A name is required.", field="name")
+    role_changes = changes.get("role", user.role) != user.role
+    deactivates = user.is_active and changes.get("is_active", True) is False
+    if user.id == actor.staff_user_id and (role_changes or deactivates):
+        raise Conflict(
+            "You cannot change your own role or deactivate your own account.",
+            field="role" if role_changes else "is_active",
+        )
+    if role_changes or deactivates:
+        changes["session_version"] = user.session_version + 1
+    return edit_record(
+        user,
+        changes,
+        actor=actor,
+        reason=reason,
+        allowed_fields=(*EDITABLE_STAFF_FIELDS, "session_version"),
+    )
 
 
 def set_staff_password(user: StaffUser, password: str, *, actor: Actor, reason: str) -> None:
