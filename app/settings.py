@@ -22,6 +22,8 @@ DEFAULTS: dict[str, str] = {
     "auto_suspension_enabled": "true",
     "auto_suspension_max_per_run": "50",
     "reminder_days_before_due": "3",
+    "debit_order_return_window_business_days": "5",
+    "extra_public_holidays": "",
 }
 
 

@@ -15,8 +15,9 @@ from app import clock
 from app.audit import Actor, record_audit, require_reason, snapshot
 from app.billing.allocation import allocate_credit_note, apply_account_credit
 from app.billing.calendar import Period
+from app.billing.invoicing import describe_span
 from app.billing.ledger import lock_billing, post_entry
-from app.billing.money import ZERO, split_vat
+from app.billing.money import ZERO, prorate, split_vat
 from app.billing.numbering import queue_for_numbering
 from app.errors import Conflict, InvalidInput
 from app.extensions import db
@@ -115,5 +116,60 @@ def cancel_invoice(invoice: CustomerInvoice, *, actor: Actor, reason: str) -> Cr
     note = issue_credit_note(invoice, remaining, actor=actor, reason=reason, lines=None, span=None)
     invoice.status = "cancelled"
     invoice.paid_at = None
+    db.session.flush()
+    return note
+
+
+def credit_days_from(
+    invoice: CustomerInvoice, from_date: date, *, actor: Actor, reason: str
+) -> CreditNote:
+    """Credit the service days a period invoice still covers from `from_date` on.
+
+    Days are credited line by line at the price they were charged (pro-rata per §5.4);
+    from the first day of the invoice on, everything still creditable is credited and the
+    invoice ends cancelled. The invoice then covers only the days before `from_date`.
+    """
+    start = max(from_date, invoice.period_start)
+    end = invoice.covered_until
+    if start >= end:
+        raise Conflict("The invoice covers no days from that date.")
+    if start == invoice.period_start:
+        amount = creditable(invoice)
+        lines = [
+            {
+                "description": f"Credit {describe_span(Period(start, end))} of {invoice}",
+                "amount": str(amount),
+            }
+        ]
+    else:
+        amount, lines = ZERO, []
+        for line in invoice.line_items:
+            if "period_start" not in line:
+                continue
+            line_start = date.fromisoformat(line["period_start"])
+            line_end = min(date.fromisoformat(line["period_end"]), end)
+            overlap = Period(max(line_start, start), line_end)
+            if overlap.start >= overlap.end:
+                continue
+            if overlap.start == line_start and line_end == date.fromisoformat(line["period_end"]):
+                part = Decimal(line["amount"])
+            else:
+                part = prorate(Decimal(line["unit_price"]), overlap.days, line["period_days"])
+            amount += part
+            lines.append(
+                {
+                    "description": f"Credit {describe_span(overlap)}, "
+                    f"{overlap.days}/{line['period_days']} days",
+                    "amount": str(part),
+                    "period_start": overlap.start.isoformat(),
+                    "period_end": overlap.end.isoformat(),
+                }
+            )
+        amount = min(amount, creditable(invoice))
+    note = issue_credit_note(
+        invoice, amount, actor=actor, reason=reason, lines=lines, span=Period(start, end)
+    )
+    if invoice.status != "cancelled":
+        invoice.covered_until = start
     db.session.flush()
     return note
