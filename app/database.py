@@ -7,7 +7,7 @@ which would store NUMERIC as a float, stores integer cents. Both return `Decimal
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, BigInteger, DateTime, MetaData, Numeric, func
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, MetaData, Numeric, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -33,23 +33,30 @@ class Money(TypeDecorator):
     """A rand amount with cents: NUMERIC(12,2) on PostgreSQL, integer cents on SQLite.
 
     Only `Decimal` (or int) values already at cent precision are accepted, so rounding
-    always happens, half-up, in the domain code that owns the rule, never here.
+    always happens, half-up, in the domain code that owns the rule, never here. Values
+    beyond NUMERIC(12,2) are refused on both databases, not only by PostgreSQL.
     """
 
     impl = Numeric(12, 2)
     cache_ok = True
+    precision_and_scale = (12, 2)  # what `impl` says; `impl` is replaced per dialect
 
     def load_dialect_impl(self, dialect):
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
-        return dialect.type_descriptor(Numeric(12, 2, asdecimal=True))
+        return dialect.type_descriptor(Numeric(*self.precision_and_scale, asdecimal=True))
 
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        if isinstance(value, float) or not isinstance(value, (Decimal, int)):
+        if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int)):
             raise TypeError(f"money must be a Decimal, not {type(value).__name__}: {value!r}")
         amount = Decimal(value)
+        if not amount.is_finite():
+            raise ValueError(f"money must be a finite amount: {amount}")
+        precision, scale = self.precision_and_scale
+        if abs(amount) >= Decimal(10) ** (precision - scale):
+            raise ValueError(f"{amount} does not fit NUMERIC({precision},{scale})")
         if amount != amount.quantize(CENT):
             raise ValueError(f"money must be rounded to the cent before storing: {amount}")
         if dialect.name == "sqlite":
@@ -74,11 +81,10 @@ class Rate(TypeDecorator):
 
     impl = Numeric(5, 2)
     cache_ok = True
+    precision_and_scale = (5, 2)
 
     def load_dialect_impl(self, dialect):
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(BigInteger())
-        return dialect.type_descriptor(Numeric(5, 2, asdecimal=True))
+        return Money.load_dialect_impl(self, dialect)
 
     def process_bind_param(self, value, dialect):
         return Money.process_bind_param(self, value, dialect)
@@ -89,6 +95,23 @@ class Rate(TypeDecorator):
     @property
     def python_type(self):
         return Decimal
+
+
+def rate_range_check(column: str, low: int, high: int, *, name: str) -> tuple:
+    """CHECK `low <= column <= high` for a `Rate` column, in each database's storage unit.
+
+    PostgreSQL stores the percentage (15.00); SQLite stores hundredths of a percent (1500),
+    so one literal bound cannot serve both: each dialect gets its own constraint, same name.
+    """
+    condition = "{column} >= {low} AND {column} <= {high}"
+    return (
+        CheckConstraint(condition.format(column=column, low=low, high=high), name=name).ddl_if(
+            dialect="postgresql"
+        ),
+        CheckConstraint(
+            condition.format(column=column, low=low * 100, high=high * 100), name=name
+        ).ddl_if(dialect="sqlite"),
+    )
 
 
 class UTCDateTime(TypeDecorator):

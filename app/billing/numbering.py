@@ -102,13 +102,18 @@ def number_queued_documents(session) -> None:
         number_credit_notes(credit_notes)
 
 
-def forget_queued_documents(session) -> None:
-    """`after_rollback` hook: a rolled-back transaction numbers nothing."""
-    session.info.pop(_QUEUE_KEY, None)
+def forget_queued_documents(session, transaction) -> None:
+    """`after_transaction_end` hook: once the whole transaction is over, nothing stays queued
+    (a rollback numbers nothing). The end of a savepoint keeps the queue: `after_rollback`
+    would also fire for a rolled-back savepoint and drop the documents of the services that
+    succeeded around it, leaving them unnumbered; the savepoint's own documents are dropped
+    at commit because they are no longer persistent."""
+    if transaction.parent is None:
+        session.info.pop(_QUEUE_KEY, None)
 
 
 def register_numbering_hooks() -> None:
     """Install the hooks on the app's session (once per process)."""
     if not event.contains(db.session, "before_commit", number_queued_documents):
         event.listen(db.session, "before_commit", number_queued_documents)
-        event.listen(db.session, "after_rollback", forget_queued_documents)
+        event.listen(db.session, "after_transaction_end", forget_queued_documents)

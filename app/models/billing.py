@@ -15,8 +15,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.database import (
+    JSONType,
+    Money,
+    Rate,
+    TimestampMixin,
+    UTCDateTime,
+    in_list,
+    rate_range_check,
+)
 from app.extensions import db
-from app.database import JSONType, Money, Rate, TimestampMixin, UTCDateTime, in_list
 from app.models.customers import Customer
 from app.models.services import CustomerService
 
@@ -48,7 +56,7 @@ class CustomerInvoice(TimestampMixin, db.Model):
         CheckConstraint("vat_amount >= 0", name="vat_amount_non_negative"),
         CheckConstraint("total_amount >= 0", name="total_amount_non_negative"),
         CheckConstraint("subtotal + vat_amount = total_amount", name="total_is_subtotal_plus_vat"),
-        CheckConstraint("vat_rate >= 0 AND vat_rate <= 100", name="vat_rate_range"),
+        *rate_range_check("vat_rate", 0, 100, name="vat_rate_range"),
         CheckConstraint("amount_paid >= 0", name="amount_paid_non_negative"),
         CheckConstraint("amount_credited >= 0", name="amount_credited_non_negative"),
         CheckConstraint("amount_paid <= total_amount", name="amount_paid_within_total"),
@@ -59,6 +67,11 @@ class CustomerInvoice(TimestampMixin, db.Model):
         CheckConstraint(
             "period_end IS NULL OR period_start IS NULL OR period_end > period_start",
             name="period_not_empty",
+        ),
+        CheckConstraint(
+            "covered_until IS NULL OR (covered_until > period_start"
+            " AND covered_until <= period_end)",
+            name="covered_within_period",
         ),
         # No two live recurring/pro-rata invoices may start the same service day. On
         # PostgreSQL the migration adds an exclusion constraint on overlapping date
@@ -84,6 +97,9 @@ class CustomerInvoice(TimestampMixin, db.Model):
     due_date: Mapped[date] = mapped_column(Date)
     period_start: Mapped[date | None] = mapped_column(Date)
     period_end: Mapped[date | None] = mapped_column(Date)  # exclusive
+    # The days the invoice still charges for end here (exclusive): credit notes for the tail
+    # of the period (cancellation, change) move it back, so a new invoice may cover them.
+    covered_until: Mapped[date | None] = mapped_column(Date)
     subtotal: Mapped[Decimal] = mapped_column(Money)
     vat_rate: Mapped[Decimal] = mapped_column(Rate)
     vat_amount: Mapped[Decimal] = mapped_column(Money)

@@ -14,10 +14,10 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from app.extensions import db
 from app.database import Money, TimestampMixin, UTCDateTime, in_list
+from app.extensions import db
 
 ACCOUNT_STATUSES = ("active", "suspended", "cancelled", "pending")
 ACCOUNT_TYPES = ("residential", "business")
@@ -109,7 +109,12 @@ class _CounterMixin(TimestampMixin):
 
     last_number: Mapped[int] = mapped_column(BigInteger, default=0)
     last_year: Mapped[int | None] = mapped_column(Integer)
-    __table_args__ = (CheckConstraint("last_number >= 0", name="last_number_non_negative"),)
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        # A new constraint per table: one shared object would be named after the first
+        # table it joined (ck_account_number_counter_...) on all three.
+        return (CheckConstraint("last_number >= 0", name="last_number_non_negative"),)
 
 
 class AccountNumberCounter(_CounterMixin, db.Model):

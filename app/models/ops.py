@@ -5,8 +5,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
 from app.database import JSONType, TimestampMixin, UTCDateTime, in_list
+from app.extensions import db
 
 JOB_STATUSES = ("running", "completed", "partial", "failed")
 TRIGGER_SOURCES = ("scheduled", "manual", "api", "simulate", "cli")
@@ -91,6 +91,10 @@ class CronExecutionLog(TimestampMixin, db.Model):
     trigger_source: Mapped[str] = mapped_column(String(20), default="scheduled")
     triggered_by: Mapped[str | None] = mapped_column(String(255))
     execution_details: Mapped[dict | None] = mapped_column(JSONType)
+    # A run fanned out to several workers (the invoice run): its chunks, and how many of
+    # them have committed. Null for runs done in one piece.
+    chunks_total: Mapped[int | None] = mapped_column(Integer)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class DunningAction(TimestampMixin, db.Model):

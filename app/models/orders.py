@@ -6,8 +6,8 @@ from decimal import Decimal
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
 from app.database import JSONType, Money, TimestampMixin, UTCDateTime, in_list
+from app.extensions import db
 from app.models.customers import Customer
 
 # The operator's order statuses (seed-spec-digest §1.3) plus "completed" from legacy data.

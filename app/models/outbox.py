@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
 from app.database import JSONType, TimestampMixin, UTCDateTime, in_list
+from app.extensions import db
 
 NOTIFICATION_CHANNELS = ("sms", "email")
 NOTIFICATION_STATUSES = ("queued", "sent", "delivered", "failed", "skipped")

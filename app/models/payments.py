@@ -16,8 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
 from app.database import JSONType, Money, TimestampMixin, UTCDateTime, in_list
+from app.extensions import db
 from app.models.customers import BILLING_DAYS, Customer
 
 PAYMENT_METHOD_TYPES = ("debit_order", "card", "eft")

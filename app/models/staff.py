@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
 from app.database import TimestampMixin, UTCDateTime, in_list
+from app.extensions import db
 
 STAFF_ROLES = ("admin", "support", "finance", "viewer")
 

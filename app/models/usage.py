@@ -6,8 +6,8 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, Computed, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
 from app.database import Money, TimestampMixin, UTCDateTime, in_list
+from app.extensions import db
 
 USAGE_SOURCES = ("interstellio", "manual", "estimated")
 USAGE_THRESHOLDS = (80, 95)

@@ -36,7 +36,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_at', app.database.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', app.database.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.CheckConstraint('last_number >= 0', name=op.f('ck_account_number_counter_last_number_non_negative')),
+    sa.CheckConstraint('last_number >= 0', name=op.f('ck_credit_note_number_counter_last_number_non_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_note_number_counter'))
     )
     op.create_table('cron_execution_log',
@@ -125,7 +125,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_at', app.database.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', app.database.UTCDateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.CheckConstraint('last_number >= 0', name=op.f('ck_account_number_counter_last_number_non_negative')),
+    sa.CheckConstraint('last_number >= 0', name=op.f('ck_invoice_number_counter_last_number_non_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_invoice_number_counter'))
     )
     op.create_table('settings',
@@ -424,7 +424,9 @@ def upgrade():
     sa.CheckConstraint('subtotal >= 0', name=op.f('ck_customer_invoices_subtotal_non_negative')),
     sa.CheckConstraint('total_amount >= 0', name=op.f('ck_customer_invoices_total_amount_non_negative')),
     sa.CheckConstraint('vat_amount >= 0', name=op.f('ck_customer_invoices_vat_amount_non_negative')),
-    sa.CheckConstraint('vat_rate >= 0 AND vat_rate <= 100', name=op.f('ck_customer_invoices_vat_rate_range')),
+    # Rate is a percentage on PostgreSQL and hundredths of a percent on SQLite.
+    sa.CheckConstraint('vat_rate >= 0 AND vat_rate <= 100', name=op.f('ck_customer_invoices_vat_rate_range')).ddl_if(dialect='postgresql'),
+    sa.CheckConstraint('vat_rate >= 0 AND vat_rate <= 10000', name=op.f('ck_customer_invoices_vat_rate_range')).ddl_if(dialect='sqlite'),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_invoices_customer_id_customers'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['service_id'], ['customer_services.id'], name=op.f('fk_customer_invoices_service_id_customer_services'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_invoices')),
@@ -838,8 +840,9 @@ def create_sqlite_guards():
                       AND other.service_id = NEW.service_id
                       AND other.status <> 'cancelled'
                       AND other.invoice_type IN ('recurring', 'pro_rata')
-                      AND other.period_start < NEW.period_end
-                      AND NEW.period_start < other.period_end
+                      -- an open end (NULL) runs for ever, as daterange() does on PostgreSQL
+                      AND other.period_start < COALESCE(NEW.period_end, '9999-12-31')
+                      AND NEW.period_start < COALESCE(other.period_end, '9999-12-31')
                 );
             END
             """
