@@ -153,7 +153,8 @@ def refresh_account_status(customer: Customer) -> None:
     customer.account_status = derive_account_status(statuses)
 
 
-def _provider_task(service: CustomerService, action: str, key: str) -> None:
+def _provider_task(service: CustomerService, action: str, log_entry: ServiceActionLog) -> None:
+    """Outbox row for the provider call; keyed by the action it belongs to (one per action)."""
     if not service.connection_id:
         return
     db.session.add(
@@ -163,7 +164,7 @@ def _provider_task(service: CustomerService, action: str, key: str) -> None:
             service_id=service.id,
             customer_id=service.customer_id,
             payload={"connection_id": service.connection_id},
-            dedupe_key=key,
+            dedupe_key=f"{action}:service-action-{log_entry.id}",
             status="pending",
             attempts=0,
         )
@@ -194,9 +195,18 @@ def _live_period_invoices(service: CustomerService, *, ending_after: date):
     ).all()
 
 
-def _finish(result: ActionResult, *, actor, reason, notes, before, previous_status) -> None:
+def _finish(
+    result: ActionResult,
+    *,
+    actor,
+    reason,
+    notes,
+    before,
+    previous_status,
+    provider_action: str | None = None,
+) -> None:
     refresh_account_status(result.service.customer)
-    _log_action(
+    entry = _log_action(
         result.service,
         result.action,
         actor=actor,
@@ -206,6 +216,9 @@ def _finish(result: ActionResult, *, actor, reason, notes, before, previous_stat
         previous_status=previous_status,
     )
     db.session.flush()
+    if provider_action:
+        _provider_task(result.service, provider_action, entry)
+        db.session.flush()
 
 
 # --- Operations ---------------------------------------------------------------------------
@@ -245,7 +258,6 @@ def activate_service(
     service.activation_date = day
     service.last_billing_date = day
     service.next_billing_date = period.end
-    _provider_task(service, "enable_subscriber", f"enable:{service.id}:{day}")
     queue_notification(
         service.customer,
         "service_activated",
@@ -257,7 +269,13 @@ def activate_service(
         },
     )
     _finish(
-        result, actor=actor, reason=reason, notes=notes, before=before, previous_status=previous
+        result,
+        actor=actor,
+        reason=reason,
+        notes=notes,
+        before=before,
+        previous_status=previous,
+        provider_action="enable_subscriber",
     )
     return result
 
@@ -317,7 +335,6 @@ def suspend_service(
     )
     service.status = "suspended"
     service.suspension_date = today
-    _provider_task(service, "disable_subscriber", f"disable:{service.id}:{today}")
     customer = service.customer
     if suspension_type == "non_payment":
         owed = db.session.scalars(
@@ -344,7 +361,13 @@ def suspend_service(
             },
         )
     _finish(
-        result, actor=actor, reason=reason, notes=notes, before=before, previous_status=previous
+        result,
+        actor=actor,
+        reason=reason,
+        notes=notes,
+        before=before,
+        previous_status=previous,
+        provider_action="disable_subscriber",
     )
     return result
 
@@ -390,12 +413,17 @@ def reactivate_service(
         service.next_billing_date = period.end
     service.status = "active"
     service.suspension_date = None
-    _provider_task(service, "enable_subscriber", f"enable:{service.id}:{today}")
     queue_notification(
         service.customer, "service_reactivated", {"package_name": service.package_name}
     )
     _finish(
-        result, actor=actor, reason=reason, notes=notes, before=before, previous_status=previous
+        result,
+        actor=actor,
+        reason=reason,
+        notes=notes,
+        before=before,
+        previous_status=previous,
+        provider_action="enable_subscriber",
     )
     return result
 
@@ -444,7 +472,6 @@ def cancel_service(
                     actor=actor,
                 )
             )
-        _provider_task(service, "disable_subscriber", f"cancel:{service.id}")
     service.status = "cancelled"
     service.cancellation_date = day
     service.cancellation_reason = reason
@@ -460,7 +487,13 @@ def cancel_service(
         },
     )
     _finish(
-        result, actor=actor, reason=reason, notes=notes, before=before, previous_status=previous
+        result,
+        actor=actor,
+        reason=reason,
+        notes=notes,
+        before=before,
+        previous_status=previous,
+        provider_action=None if previous == "pending" else "disable_subscriber",
     )
     return result
 
@@ -537,6 +570,11 @@ def change_service(
         service.last_billing_date = day
         service.next_billing_date = charge_until
     _finish(
-        result, actor=actor, reason=reason, notes=notes, before=before, previous_status=previous
+        result,
+        actor=actor,
+        reason=reason,
+        notes=notes,
+        before=before,
+        previous_status=previous,
     )
     return result

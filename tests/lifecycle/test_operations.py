@@ -396,3 +396,16 @@ def test_two_concurrent_suspensions_give_one_suspension(app, make_service, billi
     assert sorted(outcomes) == ["refused", "suspended"]
     assert _count(ServiceSuspension) == 1
     assert _count(CreditNote) == 0
+
+
+def test_several_actions_on_one_service_in_one_day_each_queue_their_provider_call(
+    make_service, billing_actor
+):
+    service = make_service(next_billing_date=date(2026, 12, 1), connection_id="ct-lte-42")
+    with clock.frozen_at(date(2026, 11, 20)):
+        suspend_service(service, actor=billing_actor, reason="a", suspension_type="technical")
+        reactivate_service(service, actor=billing_actor, reason="b")
+        suspend_service(service, actor=billing_actor, reason="c", suspension_type="technical")
+        db.session.commit()
+    actions = db.session.scalars(select(ProviderTask.action).order_by(ProviderTask.id)).all()
+    assert actions == ["disable_subscriber", "enable_subscriber", "disable_subscriber"]
