@@ -3,7 +3,13 @@
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
-from admin.billing import AllocationView, CreditNoteView, InvoiceView, LedgerEntryView
+from admin.billing import (
+    AllocationView,
+    CreditNoteView,
+    InvoiceRunView,
+    InvoiceView,
+    LedgerEntryView,
+)
 from admin.customers import (
     CustomerBillingView,
     CustomerView,
@@ -94,6 +100,7 @@ def build_admin(app) -> Admin:
         LedgerEntryView(
             LedgerEntry, name="Ledger entries", category="Billing", endpoint="ledger_entries"
         ),
+        InvoiceRunView(name="Invoice run", category="Billing", endpoint="invoice_run"),
         PaymentView(PaymentTransaction, name="Payments", category="Payments", endpoint="payments"),
         PaymentMethodView(
             CustomerPaymentMethod,

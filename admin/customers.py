@@ -4,18 +4,29 @@ billing profiles, suspensions and website orders."""
 import re
 from datetime import timedelta
 
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, has_request_context, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEmpty
 from markupsafe import Markup
 from sqlalchemy import func, select
 
 from admin.formatters import balance_wording, format_rand, format_sast, render_changes
-from admin.views import ConsoleModelView, choice_filter, customer_link, staff_can
+from admin.forms import GenerateInvoicesForm, show_domain_error
+from admin.views import (
+    ConsoleModelView,
+    choice_filter,
+    customer_link,
+    require_permission,
+    staff_can,
+)
 from app import clock
 from app.accounts import EDITABLE_CUSTOMER_FIELDS, create_customer, normalise_phone, update_customer
 from app.audit import customer_timeline
-from app.errors import InvalidInput
+from app.auth import actor_for_request
+from app.billing.invoicing import generate_invoices_now
+from app.billing.reports import describe_generation
+from app.errors import DomainError, InvalidInput
 from app.extensions import db
 from app.models import (
     ConsumerOrder,
@@ -238,6 +249,62 @@ class ServiceView(ConsoleModelView):
         "next_billing_date",
     )
     column_formatters = {"customer": customer_link}
+
+    def is_action_allowed(self, name):
+        if name == "generate_invoices":
+            return has_request_context() and staff_can("billing:manage")
+        return super().is_action_allowed(name)
+
+    @action(
+        "generate_invoices",
+        "Generate invoices now",
+        "Invoice the selected services' due periods now? You will be asked for a reason.",
+    )
+    def action_generate_invoices(self, ids):
+        """Ask for the reason on its own page, carrying the selected ids."""
+        return redirect(url_for(".generate_invoices", ids=ids))
+
+    @expose("/generate-invoices/", methods=("GET", "POST"))
+    def generate_invoices(self):
+        """Invoice the selected services' due periods now, with a reason; show each outcome."""
+        require_permission("billing:manage")
+        service_ids = request.args.getlist("ids", type=int)
+        if not service_ids:
+            flash("Select the services to invoice first.", "error")
+            return redirect(self.get_url(".index_view"))
+        form = GenerateInvoicesForm()
+        outcomes = None
+        if form.validate_on_submit():
+            try:
+                result = generate_invoices_now(
+                    service_ids,
+                    run_date=clock.today(),
+                    actor=actor_for_request(),
+                    reason=form.reason.data,
+                )
+                db.session.commit()
+            except DomainError as error:
+                db.session.rollback()
+                show_domain_error(form, error)
+            else:
+                outcomes = describe_generation(service_ids, result)
+                flash(
+                    f"{len(result.issued)} invoice(s) issued for {len(service_ids)} "
+                    "selected service(s).",
+                    "success",
+                )
+        return self.render(
+            "admin/billing/generate_invoices.html",
+            form=form,
+            services=db.session.execute(
+                select(CustomerService, Customer.account_number)
+                .join(Customer, Customer.id == CustomerService.customer_id)
+                .where(CustomerService.id.in_(service_ids))
+                .order_by(Customer.account_number, CustomerService.id)
+            ).all(),
+            outcomes=outcomes,
+            format_rand=format_rand,
+        )
 
 
 class CustomerBillingView(ConsoleModelView):

@@ -6,10 +6,12 @@ only where the view lists the fields a form may change, and every such form carr
 required reason that the domain function writes to the audit log with the change.
 """
 
+import csv
+import io
 from datetime import datetime
 
-from flask import abort, flash, g, has_request_context, redirect, request, url_for
-from flask_admin import AdminIndexView, expose
+from flask import Response, abort, flash, g, has_request_context, redirect, request, url_for
+from flask_admin import AdminIndexView, BaseView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import form as sqla_form
 from flask_admin.contrib.sqla.filters import (
@@ -29,9 +31,12 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired
 
+from admin.charts import Series, bar_chart
 from admin.formatters import format_rand, format_sast, neutralise_formula
+from app import clock
 from app.audit import SENSITIVE_COLUMNS, edit_record
 from app.auth import actor_for_request
+from app.billing.reports import AGING_BUCKETS, aging_by_customer, finance_dashboard
 from app.clock import BUSINESS_TZ
 from app.database import Money, Rate
 from app.errors import DomainError
@@ -61,8 +66,27 @@ class UnmaskedErrorsMixin:
         return fn(self, *args, **kwargs)
 
 
+def require_permission(permission: str) -> None:
+    """Refuse the request (403) unless the logged-in staff user holds `permission`."""
+    if not staff_can(permission):
+        abort(403)
+
+
+class ConsolePage(UnmaskedErrorsMixin, BaseView):
+    """Base of the console's own pages (not model lists): seen with `view_permission`;
+    each action on them checks its own permission."""
+
+    view_permission = "customers:view"
+
+    def is_accessible(self):
+        return staff_can(self.view_permission)
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_or_login()
+
+
 class SecureIndexView(UnmaskedErrorsMixin, AdminIndexView):
-    """The console home page, for any logged-in staff user."""
+    """The console home: the finance dashboard, for any logged-in staff user."""
 
     def is_accessible(self):
         return getattr(current_user, "is_staff", False)
@@ -72,8 +96,59 @@ class SecureIndexView(UnmaskedErrorsMixin, AdminIndexView):
 
     @expose("/")
     def index(self):
-        """Console home."""
-        return self.render("admin/dashboard.html")
+        """Active services, recurring revenue, overdue money, aging and the last job runs."""
+        dashboard = finance_dashboard(clock.today())
+        return self.render(
+            "admin/dashboard.html",
+            dashboard=dashboard,
+            revenue_chart=bar_chart(
+                [f"{month.month:%b %Y}" for month in dashboard.months],
+                [
+                    Series("Invoiced", "#2c3e50", [m.invoiced for m in dashboard.months]),
+                    Series("Collected", "#18bc9c", [m.collected for m in dashboard.months]),
+                ],
+                title="Invoiced (net of credit notes) and collected per month",
+            ),
+            aging_chart=bar_chart(
+                [bucket.label for bucket, _ in dashboard.aging.rows()],
+                [Series("Due", "#e74c3c", [amount for _, amount in dashboard.aging.rows()])],
+                title="Receivables by days past due",
+                height=220,
+            ),
+            format_rand=format_rand,
+            format_sast=format_sast,
+        )
+
+    @expose("/aging.csv")
+    def aging_csv(self):
+        """The receivables aging per customer as CSV (cells a spreadsheet would run escaped)."""
+        today = clock.today()
+        return csv_response(
+            f"aging-{today.isoformat()}.csv",
+            ["Account number", "Customer", "E-mail"]
+            + [bucket.label for bucket in AGING_BUCKETS]
+            + ["Total due"],
+            (
+                [line.account_number, line.customer_name, line.email]
+                + [str(line.amounts[bucket.key]) for bucket in AGING_BUCKETS]
+                + [str(line.total)]
+                for line in aging_by_customer(today)
+            ),
+        )
+
+
+def csv_response(filename: str, header: list[str], rows) -> Response:
+    """A CSV download; every cell goes through `neutralise_formula` (DESIGN §8)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([neutralise_formula(cell) for cell in row])
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def is_sensitive(column) -> bool:

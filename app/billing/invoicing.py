@@ -15,14 +15,24 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import select
 
+from app import clock
 from app.audit import Actor, record_audit, require_reason
 from app.billing.allocation import apply_account_credit
 from app.billing.calendar import Period, billing_date_after
 from app.billing.ledger import lock_billing, post_entry
 from app.billing.money import ZERO, ChargePiece, charge_for_span, split_vat
 from app.billing.numbering import queue_for_numbering
+from app.errors import InvalidInput
 from app.extensions import db
-from app.models import Customer, CustomerInvoice, CustomerService, ServiceSuspension
+from app.job_requests import request_job
+from app.models import (
+    AuditLog,
+    CronExecutionLog,
+    Customer,
+    CustomerInvoice,
+    CustomerService,
+    ServiceSuspension,
+)
 from app.settings import int_setting, vat_rate_on
 
 DEFAULT_CHUNK_SIZE = 200
@@ -135,6 +145,7 @@ def issue_invoice(
         due_date=invoice_date + timedelta(days=int_setting("payment_terms_days", invoice_date)),
         period_start=period.start if period else None,
         period_end=period.end if period else None,
+        covered_until=period.end if period else None,
         subtotal=split.subtotal,
         vat_rate=rate,
         vat_amount=split.vat_amount,
@@ -149,6 +160,9 @@ def issue_invoice(
     db.session.add(invoice)
     db.session.flush()
     queue_for_numbering(invoice)
+    request_job(
+        "render_invoice_pdf", invoice.id, queue="billing", job_id=f"invoice-pdf-{invoice.id}"
+    )
     if total > 0:
         post_entry(
             customer_id=customer.id,
@@ -223,6 +237,7 @@ class IssuedInvoice:
     billing_day: int
     period_start: date
     total_amount: Decimal
+    invoice_id: int | None = None  # of no use after a preview, which rolls the rows back
 
 
 @dataclass
@@ -331,6 +346,7 @@ def invoice_services(service_ids: list[int], run_date: date, *, actor: Actor) ->
                     billing_day=service.billing_date,
                     period_start=invoice.period_start,
                     total_amount=invoice.total_amount,
+                    invoice_id=invoice.id,
                 )
                 for invoice in invoices
             )
@@ -346,9 +362,10 @@ def generate_invoices_now(
     """Invoice selected services now ("Generate invoices now"), with a reason on each.
 
     The same chunk logic as the daily run, so nothing is invoiced twice and only periods
-    due by the horizon are billed.
+    due by the horizon are billed. The run date cannot be in the future.
     """
     reason = require_reason(reason)
+    _refuse_future_run_date(run_date)
     result = invoice_services(sorted(set(service_ids)), run_date, actor=actor)
     by_service = defaultdict(list)
     for item in result.issued:
@@ -367,6 +384,12 @@ def generate_invoices_now(
             customer_id=service.customer_id,
         )
     return result
+
+
+def _refuse_future_run_date(run_date: date) -> None:
+    """A person invoices "now": never as of a day that has not come yet."""
+    if run_date > clock.today():
+        raise InvalidInput("Invoices cannot be generated for a future date.", field="date")
 
 
 def _invoice_due_periods(
@@ -394,16 +417,27 @@ def run_invoices(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     dry_run: bool = False,
     on_chunk=None,
+    reason: str | None = None,
 ) -> InvoiceRunResult:
     """The whole run in this process, committing chunk by chunk (or rolling back: preview).
 
     A preview runs exactly the same code and rolls every chunk back, so it never takes a
-    number. `on_chunk(done, total)` reports progress.
+    number. `on_chunk(done, total)` reports progress. With a `reason` (a person asked for
+    the run: "Generate invoices now" for every due service), each chunk goes through
+    `generate_invoices_now`, so every invoiced service gets an audit row with that reason.
     """
+    if reason is not None:
+        reason = require_reason(reason)
+        _refuse_future_run_date(run_date)
     result = InvoiceRunResult(run_date)
     chunks = plan_invoice_run(run_date, chunk_size)
     for index, chunk in enumerate(chunks, start=1):
-        chunk_result = invoice_services(chunk, run_date, actor=actor)
+        if reason is None:
+            chunk_result = invoice_services(chunk, run_date, actor=actor)
+        else:
+            chunk_result = generate_invoices_now(
+                chunk, run_date=run_date, actor=actor, reason=reason
+            )
         if dry_run:
             db.session.rollback()
         else:
@@ -412,3 +446,53 @@ def run_invoices(
         if on_chunk:
             on_chunk(index, len(chunks))
     return result
+
+
+# --- Starting the run from the console -----------------------------------------------------
+
+INVOICE_RUN_JOB = "invoice_run"
+REQUEST_INVOICE_RUN = "request_invoice_run"
+
+
+def request_invoice_run(run_date: date, *, actor: Actor, reason: str) -> AuditLog:
+    """Ask for the invoice run of `run_date` on the billing queue, audited with a reason.
+
+    The job starts once the caller commits: it plans the chunks, writes the run's
+    `cron_execution_log` row and fans the chunks out (jobs.billing.invoice_run). Returns the
+    audit row, which `requested_invoice_run` uses to find that run row once it exists.
+    """
+    reason = require_reason(reason)
+    request_job(INVOICE_RUN_JOB, run_date.isoformat(), "manual", actor.label, queue="billing")
+    # No row exists to audit yet (the job writes the run row when it starts), so the audit
+    # row names the table the run will appear in and carries the run's parameters.
+    entry = AuditLog(
+        staff_user_id=actor.staff_user_id,
+        actor=actor.label,
+        ip_address=actor.ip_address,
+        entity_type=CronExecutionLog.__tablename__,
+        entity_id=None,
+        action=REQUEST_INVOICE_RUN,
+        reason=reason,
+        before=None,
+        after={"job": INVOICE_RUN_JOB, "business_date": run_date.isoformat(), "queue": "billing"},
+    )
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def requested_invoice_run(request: AuditLog) -> CronExecutionLog | None:
+    """The run started for a `request_invoice_run` audit row, or None while it waits for a
+    worker: the first manual run of that date by that actor started since the request."""
+    return db.session.scalar(
+        select(CronExecutionLog)
+        .where(
+            CronExecutionLog.job_name == INVOICE_RUN_JOB,
+            CronExecutionLog.business_date == date.fromisoformat(request.after["business_date"]),
+            CronExecutionLog.trigger_source == "manual",
+            CronExecutionLog.triggered_by == request.actor,
+            CronExecutionLog.execution_start >= request.created_at,
+        )
+        .order_by(CronExecutionLog.execution_start, CronExecutionLog.id)
+        .limit(1)
+    )

@@ -59,6 +59,8 @@ def record_payment(
         raise InvalidInput("The amount must be a positive rand amount in cents.", field="amount")
     if method not in PAYMENT_CHANNELS:
         raise InvalidInput(f"Method must be one of {', '.join(PAYMENT_CHANNELS)}.", field="method")
+    if payment_date is not None and payment_date > clock.today():
+        raise InvalidInput("The payment date cannot be in the future.", field="payment_date")
     if invoice is not None and invoice.customer_id != customer.id:
         raise InvalidInput("That invoice belongs to another customer.", field="invoice_id")
 

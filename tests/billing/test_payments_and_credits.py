@@ -280,3 +280,17 @@ def test_credit_note_rows_are_numbered_only_when_committed(invoice_for, billing_
     db.session.commit()
     assert note.credit_note_number == "CN-2026-00001"
     assert db.session.scalar(select(func.count()).select_from(CreditNote)) == 1
+
+
+def test_a_payment_dated_in_the_future_is_refused(make_customer, billing_actor):
+    with pytest.raises(InvalidInput) as error:
+        record_payment(
+            customer=make_customer(),
+            amount=Decimal("10.00"),
+            method="eft",
+            idempotency_key="future",
+            actor=billing_actor,
+            reason="EFT",
+            payment_date=date(2026, 11, 26),
+        )
+    assert error.value.field == "payment_date"
