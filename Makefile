@@ -26,7 +26,8 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
-	$(BIN)/flask seed-demo
+	# First run only: seed, then simulate a year of invoices and payments (about a minute).
+	$(BIN)/flask seed-demo --history-months 12
 	@echo "Console: http://127.0.0.1:$(PORT)/admin   Portal: http://127.0.0.1:$(PORT)/"
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 

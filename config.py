@@ -33,6 +33,14 @@ class Config:
     )
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL")  # None: jobs run in-process after commit (§6)
+    # Prefix of RQ queue names, job ids and scheduler keys, so that several installations
+    # (or test runs) can share one Redis. Letters, digits, _ and - only.
+    RQ_PREFIX = os.environ.get("RQ_PREFIX", "")
+    # Services per invoice-run chunk: one job each, so several workers share a run.
+    INVOICE_RUN_CHUNK_SIZE = int(os.environ.get("INVOICE_RUN_CHUNK_SIZE", "200"))
+    # Render each new invoice's PDF right after it commits (on a worker, or in-process
+    # without Redis). Off: a PDF is rendered when it is first downloaded.
+    RENDER_PDFS_INLINE = os.environ.get("RENDER_PDFS_INLINE", "1") == "1"
     PAYMENT_DATA_KEYS = os.environ.get("PAYMENT_DATA_KEYS", DEV_PAYMENT_DATA_KEY)
 
     # Werkzeug hash method; tests use a cheap scrypt setting.
@@ -101,6 +109,7 @@ class TestConfig(Config):
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
     RATELIMIT_STORAGE_URI = "memory://"
+    RENDER_PDFS_INLINE = False  # PDF tests turn it on
     FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION = True
     FLASK_ADMIN_RAISE_ON_INTEGRITY_ERROR = True
 

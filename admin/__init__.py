@@ -6,6 +6,7 @@ from flask_admin.theme import Bootstrap4Theme
 from admin.billing import (
     AllocationView,
     CreditNoteView,
+    DunningPreviewView,
     InvoiceRunView,
     InvoiceView,
     LedgerEntryView,
@@ -14,7 +15,6 @@ from admin.customers import (
     CustomerBillingView,
     CustomerView,
     OrderView,
-    ServiceView,
     SuspensionView,
     UsageView,
 )
@@ -36,6 +36,7 @@ from admin.payments import (
     PaymentRequestView,
     PaymentView,
 )
+from admin.services import ServiceView
 from admin.views import SecureIndexView
 from app.models import (
     Allocation,
@@ -101,6 +102,7 @@ def build_admin(app) -> Admin:
             LedgerEntry, name="Ledger entries", category="Billing", endpoint="ledger_entries"
         ),
         InvoiceRunView(name="Invoice run", category="Billing", endpoint="invoice_run"),
+        DunningPreviewView(name="Dunning preview", category="Billing", endpoint="dunning_preview"),
         PaymentView(PaymentTransaction, name="Payments", category="Payments", endpoint="payments"),
         PaymentMethodView(
             CustomerPaymentMethod,

@@ -1,14 +1,14 @@
 """Console views of billing documents and money movements, and the billing pages.
 
 The lists are read-only: documents change only through the billing domain, from the action
-pages here (record a payment, issue a credit note, cancel an invoice, download a PDF) and
-the invoice-run page (preview, start, watch progress). Each page parses its form, checks
-the permission, calls one domain function, commits and shows the result.
+pages here (record a payment, issue a credit note, cancel an invoice, download a PDF), the
+invoice-run page (preview, start, watch progress) and the dunning preview. Each page parses
+its form, checks the permission, calls one domain function, commits and shows the result.
 """
 
 import io
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from flask import abort, current_app, flash, redirect, request, send_file
 from flask_admin import expose
@@ -18,6 +18,7 @@ from admin.formatters import format_rand, format_sast
 from admin.forms import (
     CancelInvoiceForm,
     CreditNoteForm,
+    DunningPreviewForm,
     InvoiceRunDateForm,
     RecordPaymentForm,
     StartInvoiceRunForm,
@@ -44,6 +45,7 @@ from app.billing.invoicing import (
 from app.billing.payments import record_payment
 from app.billing.pdf import credit_note_pdf_bytes, invoice_pdf_bytes
 from app.billing.reports import invoice_allocations, preview_invoice_run, recent_runs
+from app.dunning import preview_dunning
 from app.errors import DomainError
 from app.extensions import db
 from app.models import (
@@ -475,4 +477,25 @@ class InvoiceRunView(ConsolePage):
             recent=recent_runs(INVOICE_RUN_JOB),
             format_rand=format_rand,
             format_sast=format_sast,
+        )
+
+
+class DunningPreviewView(ConsolePage):
+    """What the next overdue marking and dunning run would do, for anyone who sees billing."""
+
+    @expose("/")
+    def index(self):
+        """Preview a day's dunning (default tomorrow): the real rules, rolled back."""
+        if "date" in request.args:
+            form = DunningPreviewForm(request.args)
+            day = form.date.data if form.validate() else None
+        else:
+            day = clock.today() + timedelta(days=1)
+            form = DunningPreviewForm(formdata=None, data={"date": day})
+        preview = preview_dunning(day) if day else None
+        return self.render(
+            "admin/billing/dunning_preview.html",
+            form=form,
+            preview=preview,
+            format_rand=format_rand,
         )

@@ -1,18 +1,26 @@
-"""Console views of customers and what hangs off them: the customer page, services, usage,
-billing profiles, suspensions and website orders."""
+"""Console views of customers and what hangs off them: the customer page and the customer's
+audit timeline, usage, billing profiles, suspensions and website orders (services have
+their own module)."""
 
 import re
 from datetime import timedelta
 
-from flask import abort, flash, has_request_context, redirect, request, url_for
+from flask import abort, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEmpty
 from markupsafe import Markup
 from sqlalchemy import func, select
 
 from admin.formatters import balance_wording, format_rand, format_sast, render_changes
-from admin.forms import GenerateInvoicesForm, show_domain_error
+from admin.services import LIFECYCLE_ACTIONS, ServiceView, offered_actions
+from admin.timelines import (
+    TIMELINE_EXPORT_MAX_ROWS,
+    TIMELINE_PAGE_SIZE,
+    read_timeline_filter,
+    requested_page,
+    timeline_csv,
+    timeline_links,
+)
 from admin.views import (
     ConsoleModelView,
     choice_filter,
@@ -22,11 +30,8 @@ from admin.views import (
 )
 from app import clock
 from app.accounts import EDITABLE_CUSTOMER_FIELDS, create_customer, normalise_phone, update_customer
-from app.audit import customer_timeline
-from app.auth import actor_for_request
-from app.billing.invoicing import generate_invoices_now
-from app.billing.reports import describe_generation
-from app.errors import DomainError, InvalidInput
+from app.audit import customer_timeline, customer_timeline_page, timeline_actions
+from app.errors import InvalidInput
 from app.extensions import db
 from app.models import (
     ConsumerOrder,
@@ -41,30 +46,9 @@ from app.models import (
 )
 from app.models.customers import ACCOUNT_STATUSES, ACCOUNT_TYPES
 from app.models.orders import ORDER_SOURCES, ORDER_STATUSES
-from app.models.services import SERVICE_STATUSES, SERVICE_TYPES, SUSPENSION_TYPES
+from app.models.services import SUSPENSION_TYPES
 from app.models.usage import USAGE_SOURCES
 
-# Descriptive service fields a console edit may change. Price, fees, status and billing
-# dates are absent on purpose: only the lifecycle actions change them (DESIGN §7).
-SERVICE_DESCRIPTIVE_FIELDS = (
-    "package_name",
-    "speed_download",
-    "speed_upload",
-    "data_cap",
-    "installation_address",
-    "installation_suburb",
-    "installation_city",
-    "installation_province",
-    "installation_postal_code",
-    "latitude",
-    "longitude",
-    "connection_id",
-    "provider_name",
-    "provider_order_id",
-    "router_model",
-    "router_serial",
-    "notes",
-)
 # How many rows of each kind the customer page shows (newest first).
 CUSTOMER_PAGE_ROWS = 50
 USAGE_WINDOW_DAYS = 30
@@ -157,9 +141,7 @@ class CustomerView(ConsoleModelView):
     @expose("/<int:customer_id>/")
     def customer_page(self, customer_id):
         """Everything about one customer: profile, balance, services, money and audit."""
-        customer = db.session.get(Customer, customer_id)
-        if customer is None:
-            abort(404)
+        customer = self._customer(customer_id)
         newest_invoices = (
             select(CustomerInvoice)
             .where(CustomerInvoice.customer_id == customer_id)
@@ -207,104 +189,58 @@ class CustomerView(ConsoleModelView):
                     CustomerPaymentMethod.id,
                 )
             ).all(),
-            timeline=customer_timeline(customer_id),
+            timeline=customer_timeline(customer_id, limit=CUSTOMER_PAGE_ROWS),
             format_rand=format_rand,
             format_sast=format_sast,
             render_changes=render_changes,
             can_edit_services=staff_can(ServiceView.change_permission),
+            can_see_audit=staff_can("audit:view"),
+            offered_actions=offered_actions,
+            lifecycle_actions=LIFECYCLE_ACTIONS,
         )
 
+    def _customer(self, customer_id: int) -> Customer:
+        customer = db.session.get(Customer, customer_id)
+        if customer is None:
+            abort(404)
+        return customer
 
-class ServiceView(ConsoleModelView):
-    """Services: descriptive details are edited here; lifecycle actions change the rest."""
-
-    change_permission = "customers:edit"
-    edit_fields = SERVICE_DESCRIPTIVE_FIELDS
-
-    column_list = (
-        "customer",
-        "package_name",
-        "service_type",
-        "status",
-        "monthly_price",
-        "billing_date",
-        "next_billing_date",
-        "connection_id",
-        "activation_date",
-    )
-    column_searchable_list = (
-        "package_name",
-        "connection_id",
-        "provider_order_id",
-        "installation_address",
-        "customer.account_number",
-        "customer.email",
-        "customer.last_name",
-    )
-    column_filters = (
-        choice_filter(CustomerService.status, SERVICE_STATUSES),
-        choice_filter(CustomerService.service_type, SERVICE_TYPES),
-        "billing_date",
-        "provider_name",
-        "next_billing_date",
-    )
-    column_formatters = {"customer": customer_link}
-
-    def is_action_allowed(self, name):
-        if name == "generate_invoices":
-            return has_request_context() and staff_can("billing:manage")
-        return super().is_action_allowed(name)
-
-    @action(
-        "generate_invoices",
-        "Generate invoices now",
-        "Invoice the selected services' due periods now? You will be asked for a reason.",
-    )
-    def action_generate_invoices(self, ids):
-        """Ask for the reason on its own page, carrying the selected ids."""
-        return redirect(url_for(".generate_invoices", ids=ids))
-
-    @expose("/generate-invoices/", methods=("GET", "POST"))
-    def generate_invoices(self):
-        """Invoice the selected services' due periods now, with a reason; show each outcome."""
-        require_permission("billing:manage")
-        service_ids = request.args.getlist("ids", type=int)
-        if not service_ids:
-            flash("Select the services to invoice first.", "error")
-            return redirect(self.get_url(".index_view"))
-        form = GenerateInvoicesForm()
-        outcomes = None
-        if form.validate_on_submit():
-            try:
-                result = generate_invoices_now(
-                    service_ids,
-                    run_date=clock.today(),
-                    actor=actor_for_request(),
-                    reason=form.reason.data,
-                )
-                db.session.commit()
-            except DomainError as error:
-                db.session.rollback()
-                show_domain_error(form, error)
-            else:
-                outcomes = describe_generation(service_ids, result)
-                flash(
-                    f"{len(result.issued)} invoice(s) issued for {len(service_ids)} "
-                    "selected service(s).",
-                    "success",
-                )
+    @expose("/<int:customer_id>/timeline")
+    def customer_timeline_view(self, customer_id):
+        """Everything audited on the customer's account and services, filterable and paged."""
+        require_permission("audit:view")
+        customer = self._customer(customer_id)
+        form, timeline_filter = read_timeline_filter(timeline_actions(customer_id=customer.id))
+        page_number = requested_page()
+        page = customer_timeline_page(
+            customer.id,
+            timeline_filter,
+            limit=TIMELINE_PAGE_SIZE,
+            offset=page_number * TIMELINE_PAGE_SIZE,
+        )
         return self.render(
-            "admin/billing/generate_invoices.html",
+            "admin/audit_timeline.html",
+            title=f"Timeline of {customer.full_name}",
+            subtitle=customer.account_number,
+            links=[("Customer page", self.get_url(".customer_page", customer_id=customer.id))],
             form=form,
-            services=db.session.execute(
-                select(CustomerService, Customer.account_number)
-                .join(Customer, Customer.id == CustomerService.customer_id)
-                .where(CustomerService.id.in_(service_ids))
-                .order_by(Customer.account_number, CustomerService.id)
-            ).all(),
-            outcomes=outcomes,
-            format_rand=format_rand,
+            page=page,
+            show_subject=True,
+            format_sast=format_sast,
+            render_changes=render_changes,
+            **timeline_links(page, page_number, ".customer_timeline_csv"),
         )
+
+    @expose("/<int:customer_id>/timeline.csv")
+    def customer_timeline_csv(self, customer_id):
+        """The customer's timeline as CSV, filtered like the page (formula cells escaped)."""
+        require_permission("audit:view")
+        customer = self._customer(customer_id)
+        _, timeline_filter = read_timeline_filter(timeline_actions(customer_id=customer.id))
+        page = customer_timeline_page(
+            customer.id, timeline_filter, limit=TIMELINE_EXPORT_MAX_ROWS, offset=0
+        )
+        return timeline_csv(f"{customer.account_number}-timeline.csv", page.entries)
 
 
 class CustomerBillingView(ConsoleModelView):

@@ -69,3 +69,19 @@ def _shown(value) -> Markup:
     if value is None or value == "":
         return Markup('<span class="text-muted">(empty)</span>')
     return escape(str(value))
+
+
+def changes_as_text(changes: dict) -> str:
+    """{field: (old, new)} as one line for an export: `status: active → suspended; …`."""
+    return "; ".join(
+        f"{field}: {_plain(old)} → {_plain(new)}" for field, (old, new) in changes.items()
+    )
+
+
+def _plain(value) -> str:
+    return "(empty)" if value is None or value == "" else str(value)
+
+
+def format_sast_iso(instant: datetime | None) -> str:
+    """A stored UTC instant as an ISO timestamp in the business time zone (for exports)."""
+    return "" if instant is None else instant.astimezone(BUSINESS_TZ).isoformat()

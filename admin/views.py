@@ -32,7 +32,7 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired
 
 from admin.charts import Series, bar_chart
-from admin.formatters import format_rand, format_sast, neutralise_formula
+from admin.formatters import format_rand, format_sast, format_sast_iso, neutralise_formula
 from app import clock
 from app.audit import SENSITIVE_COLUMNS, edit_record
 from app.auth import actor_for_request
@@ -230,7 +230,7 @@ def _sast_type_formatter(view, value, name):
 
 
 def _sast_iso_formatter(view, value, name):
-    return value.astimezone(BUSINESS_TZ).isoformat()
+    return format_sast_iso(value)
 
 
 class ConsoleModelView(UnmaskedErrorsMixin, ModelView):

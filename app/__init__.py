@@ -14,6 +14,7 @@ def create_app(config_object=None) -> Flask:
     register_blueprints(app)
     register_admin(app)
     register_commands(app)
+    register_jobs(app)
     register_security_headers(app)
     return app
 
@@ -55,23 +56,36 @@ def register_extensions(app: Flask) -> None:
 
 
 def configure_sqlite(engine) -> None:
-    """SQLite enforces foreign keys and uses WAL only when told to, per connection."""
+    """SQLite enforces foreign keys and uses WAL only when told to, per connection.
+
+    pysqlite also begins transactions itself, only before a write: a SAVEPOINT issued
+    before any write then opens the transaction, and releasing it commits, so a later
+    rollback would not undo it. SQLAlchemy emits BEGIN instead (its documented recipe),
+    so savepoints nest inside the transaction as on PostgreSQL.
+    """
     from sqlalchemy import event
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
 
 def register_blueprints(app: Flask) -> None:
-    """Staff login and the public landing page."""
+    """Staff login, the JSON API and the public landing page."""
+    from app.api import register_api
     from app.auth import register_auth
 
     register_auth(app)
+    register_api(app)
 
     @app.route("/")
     def index():
@@ -91,6 +105,13 @@ def register_commands(app: Flask) -> None:
     from app.cli import register_cli
 
     register_cli(app)
+
+
+def register_jobs(app: Flask) -> None:
+    """Jobs asked for in a transaction go to RQ (or run in-process) once it commits."""
+    from jobs.dispatch import register_dispatch
+
+    register_dispatch(app)
 
 
 def register_security_headers(app: Flask) -> None:

@@ -2,14 +2,15 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, literal_column, select, union, union_all
 
+from app.clock import business_datetime
 from app.database import json_safe
 from app.errors import InvalidInput
 from app.extensions import db
-from app.models import AuditLog, ServiceActionLog
+from app.models import AuditLog, ServiceActionLog, StaffUser
 
 # Never copied into a snapshot, a page or an export.
 SENSITIVE_COLUMNS = frozenset(
@@ -141,46 +142,210 @@ class TimelineEntry:
     subject: str
     reason: str
     changes: dict
+    notes: str | None = None
+    service_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    """What a person narrows a timeline to; an empty field does not filter.
+
+    `actor` matches part of the actor label in any case; `since` and `until` are business
+    (SAST) dates, both inclusive.
+    """
+
+    action: str | None = None
+    actor: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def conditions(self, *, action_column, actor_column, at_column) -> list:
+        conditions = []
+        if self.action:
+            conditions.append(action_column == self.action)
+        if self.actor:
+            conditions.append(actor_column.icontains(self.actor, autoescape=True))
+        if self.since:
+            conditions.append(at_column >= business_datetime(self.since))
+        if self.until:
+            conditions.append(at_column < business_datetime(self.until + timedelta(days=1)))
+        return conditions
+
+
+NO_FILTER = TimelineFilter()
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """One page of a timeline and how many entries match in all."""
+
+    total: int
+    entries: list[TimelineEntry]
+
+
+def _audit_entry(row: AuditLog) -> TimelineEntry:
+    return TimelineEntry(
+        at=row.created_at,
+        actor=row.actor,
+        action=row.action,
+        subject=f"{row.entity_type} #{row.entity_id}",
+        reason=row.reason,
+        changes=changed_fields(row.before, row.after),
+    )
+
+
+def _service_entry(row: ServiceActionLog) -> TimelineEntry:
+    return TimelineEntry(
+        at=row.created_at,
+        actor=row.actor,
+        action=row.action_type,
+        subject=f"service #{row.service_id}",
+        reason=row.reason,
+        changes=service_action_changes(row),
+        notes=row.notes,
+        service_id=row.service_id,
+    )
+
+
+def _customer_timeline_keys(customer_id: int, flt: TimelineFilter):
+    """(source, row id, at) of the customer's rows in both audit tables, as one subquery."""
+    audit_rows = select(
+        literal_column("'audit'").label("source"),
+        AuditLog.id.label("row_id"),
+        AuditLog.created_at.label("at"),
+    ).where(
+        AuditLog.customer_id == customer_id,
+        *flt.conditions(
+            action_column=AuditLog.action,
+            actor_column=AuditLog.actor,
+            at_column=AuditLog.created_at,
+        ),
+    )
+    service_rows = select(
+        literal_column("'service'").label("source"),
+        ServiceActionLog.id.label("row_id"),
+        ServiceActionLog.created_at.label("at"),
+    ).where(
+        ServiceActionLog.customer_id == customer_id,
+        *flt.conditions(
+            action_column=ServiceActionLog.action_type,
+            actor_column=ServiceActionLog.actor,
+            at_column=ServiceActionLog.created_at,
+        ),
+    )
+    return union_all(audit_rows, service_rows).subquery()
+
+
+def _customer_timeline_entries(keys, *, limit: int, offset: int) -> list[TimelineEntry]:
+    """One page of the merged keys, newest first, loaded in two more bounded queries."""
+    page = db.session.execute(
+        select(keys.c.source, keys.c.row_id)
+        .order_by(keys.c.at.desc(), keys.c.source, keys.c.row_id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    wanted = {"audit": [], "service": []}
+    for source, row_id in page:
+        wanted[source].append(row_id)
+    loaded = {}
+    if wanted["audit"]:
+        for row in db.session.scalars(select(AuditLog).where(AuditLog.id.in_(wanted["audit"]))):
+            loaded["audit", row.id] = _audit_entry(row)
+    if wanted["service"]:
+        for row in db.session.scalars(
+            select(ServiceActionLog).where(ServiceActionLog.id.in_(wanted["service"]))
+        ):
+            loaded["service", row.id] = _service_entry(row)
+    return [loaded[source, row_id] for source, row_id in page]
 
 
 def customer_timeline(customer_id: int, *, limit: int = 100) -> list[TimelineEntry]:
-    """The customer's audit rows and service actions, newest first (two bounded queries)."""
-    audit_rows = db.session.scalars(
-        select(AuditLog)
-        .where(AuditLog.customer_id == customer_id)
-        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
-        .limit(limit)
+    """The customer's newest audit rows and service actions, newest first."""
+    return _customer_timeline_entries(
+        _customer_timeline_keys(customer_id, NO_FILTER), limit=limit, offset=0
     )
-    service_rows = db.session.scalars(
-        select(ServiceActionLog)
-        .where(ServiceActionLog.customer_id == customer_id)
+
+
+def customer_timeline_page(
+    customer_id: int, flt: TimelineFilter = NO_FILTER, *, limit: int, offset: int
+) -> TimelinePage:
+    """One page of the customer's timeline (both audit tables merged), filtered."""
+    keys = _customer_timeline_keys(customer_id, flt)
+    total = db.session.scalar(select(func.count()).select_from(keys))
+    return TimelinePage(
+        total=total, entries=_customer_timeline_entries(keys, limit=limit, offset=offset)
+    )
+
+
+def service_timeline_page(
+    service_id: int, flt: TimelineFilter = NO_FILTER, *, limit: int, offset: int
+) -> TimelinePage:
+    """One page of the service's action log as timeline entries, filtered."""
+    history = service_action_history(service_id, flt, limit=limit, offset=offset)
+    return TimelinePage(
+        total=history.total, entries=[_service_entry(log) for log, _ in history.entries]
+    )
+
+
+def timeline_actions(*, customer_id: int | None = None, service_id: int | None = None):
+    """The actions recorded on a customer's (or a service's) timeline, for a filter."""
+    if service_id is not None:
+        actions = (
+            select(ServiceActionLog.action_type)
+            .where(ServiceActionLog.service_id == service_id)
+            .distinct()
+        )
+    else:
+        actions = union(
+            select(AuditLog.action).where(AuditLog.customer_id == customer_id),
+            select(ServiceActionLog.action_type).where(ServiceActionLog.customer_id == customer_id),
+        )
+    return sorted(db.session.scalars(actions))
+
+
+def service_action_changes(row: ServiceActionLog) -> dict:
+    """{field: (old, new)} of a service action, the status change always included."""
+    changes = changed_fields(row.previous_data, row.new_data)
+    if row.previous_status != row.new_status and "status" not in changes:
+        changes["status"] = (row.previous_status, row.new_status)
+    return changes
+
+
+def latest_service_action_id(service_id: int) -> int | None:
+    """The id of the newest action logged on the service (None before the first)."""
+    return db.session.scalar(
+        select(func.max(ServiceActionLog.id)).where(ServiceActionLog.service_id == service_id)
+    )
+
+
+@dataclass(frozen=True)
+class ServiceActionPage:
+    """One page of a service's action log and how many entries there are in all."""
+
+    total: int
+    entries: list[tuple[ServiceActionLog, StaffUser | None]]
+
+
+def service_action_history(
+    service_id: int, flt: TimelineFilter = NO_FILTER, *, limit: int, offset: int
+) -> ServiceActionPage:
+    """The service's action log newest first, each entry with the staff user who acted
+    (None for the system); two bounded queries."""
+    conditions = [
+        ServiceActionLog.service_id == service_id,
+        *flt.conditions(
+            action_column=ServiceActionLog.action_type,
+            actor_column=ServiceActionLog.actor,
+            at_column=ServiceActionLog.created_at,
+        ),
+    ]
+    total = db.session.scalar(select(func.count()).select_from(ServiceActionLog).where(*conditions))
+    rows = db.session.execute(
+        select(ServiceActionLog, StaffUser)
+        .outerjoin(StaffUser, StaffUser.id == ServiceActionLog.staff_user_id)
+        .where(*conditions)
         .order_by(ServiceActionLog.created_at.desc(), ServiceActionLog.id.desc())
         .limit(limit)
-    )
-    entries = [
-        TimelineEntry(
-            at=row.created_at,
-            actor=row.actor,
-            action=row.action,
-            subject=f"{row.entity_type} #{row.entity_id}",
-            reason=row.reason,
-            changes=changed_fields(row.before, row.after),
-        )
-        for row in audit_rows
-    ]
-    for row in service_rows:
-        changes = changed_fields(row.previous_data, row.new_data)
-        if row.previous_status != row.new_status and "status" not in changes:
-            changes["status"] = (row.previous_status, row.new_status)
-        entries.append(
-            TimelineEntry(
-                at=row.created_at,
-                actor=row.actor,
-                action=row.action_type,
-                subject=f"service #{row.service_id}",
-                reason=f"{row.reason} ({row.notes})" if row.notes else row.reason,
-                changes=changes,
-            )
-        )
-    entries.sort(key=lambda entry: entry.at, reverse=True)
-    return entries[:limit]
+        .offset(offset)
+    ).all()
+    return ServiceActionPage(total=total, entries=[(log, staff) for log, staff in rows])

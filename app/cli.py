@@ -1,15 +1,27 @@
-"""`flask` commands: thin wrappers that parse options and call domain functions."""
+"""`flask` commands: thin wrappers that parse options and call domain functions or jobs.
 
+Exit codes: 0 done; 1 done with failures, problems found, or refused (e.g. another
+scheduler holds the lock); 2 bad usage (click).
+"""
+
+import logging
+import signal
+import sys
 import time
 from contextlib import nullcontext
+from datetime import date
 
 import click
+from dateutil.relativedelta import relativedelta
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app import clock
 from app.audit import Actor
 from app.auth import create_staff_user
+from app.billing.invoicing import run_invoices
+from app.billing.ledger import check_books
+from app.billing.money import format_rand
 from app.demo import (
     DEFAULT_CUSTOMER_COUNT,
     DEFAULT_SEED,
@@ -23,8 +35,12 @@ from app.demo import (
 from app.errors import DomainError
 from app.extensions import db
 from app.models.staff import STAFF_ROLES
+from jobs import billing as billing_jobs
+from jobs.runlog import recorded_run
 
 staff_cli = AppGroup("staff", help="Manage staff accounts of the admin console.")
+billing_cli = AppGroup("billing", help="Invoice runs, overdue marking, books check, simulation.")
+ISO_DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _fail(error: DomainError) -> None:
@@ -68,12 +84,23 @@ def create_staff_command(email, name, role, password):
 )
 @click.option(
     "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=ISO_DATE,
     help="Business date to seed as (pins the clock); default: the clock's today.",
 )
+@click.option(
+    "--history-months",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0, max=36),
+    help="Bill the services from this many months back and simulate the daily jobs and "
+    "customers' payments up to today, so the console shows a history.",
+)
 @with_appcontext
-def seed_demo_command(customers, seed, today):
-    """Fill an empty database with demo customers, services, orders and staff logins."""
+def seed_demo_command(customers, seed, today, history_months):
+    """Fill an empty database with demo customers, services, orders and staff logins.
+
+    Does nothing (exit 0) when demo data is already present, so it can run every time.
+    """
     if demo_data_present():
         click.echo(f"Demo data already present: {customer_count()} customers")
         _echo_logins(present_demo_logins())
@@ -82,6 +109,9 @@ def seed_demo_command(customers, seed, today):
     started = time.monotonic()
     with pinned:
         seeding_day = clock.today()
+        billing_from = (
+            seeding_day - relativedelta(months=history_months) if history_months else None
+        )
         click.echo(f"Seeding {customers} demo customers as of {seeding_day} (seed {seed})...")
         try:
             with click.progressbar(length=customers, label="Customers") as bar:
@@ -93,6 +123,7 @@ def seed_demo_command(customers, seed, today):
                     customers=customers,
                     brand_name=current_app.config["BRAND_NAME"],
                     progress=bar.update,
+                    billing_from=billing_from,
                 )
             db.session.commit()
         except DomainError as error:
@@ -101,7 +132,11 @@ def seed_demo_command(customers, seed, today):
         except BaseException:
             db.session.rollback()
             raise
-    _echo_summary(summary, seconds=time.monotonic() - started)
+        _echo_summary(summary, seconds=time.monotonic() - started)
+        if billing_from is not None:
+            click.echo(f"Simulating the billing history from {billing_from} to {seeding_day}...")
+            if not _simulate(billing_from, seeding_day, seed=seed, pdfs=False):
+                sys.exit(1)
     _echo_logins(present_demo_logins())
 
 
@@ -134,7 +169,222 @@ def _echo_logins(logins: list[DemoLogin]) -> None:
         click.echo(f"  {login.role:<8} {login.email:<32} password: {login.password}")
 
 
+# --- billing -------------------------------------------------------------------------------
+
+
+@billing_cli.command("run")
+@click.option("--date", "run_date", required=True, type=ISO_DATE, help="Business date of the run.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Preview: run the same code, roll it back, and print totals per billing day.",
+)
+def billing_run_command(run_date, dry_run):
+    """Invoice every service due by the date + 7 days, in this process, chunk by chunk.
+
+    The run is recorded in the job run log (trigger "cli"); a preview is recorded as
+    "invoice_run_preview" with dry_run=true and takes no invoice number. Exit 1 when any
+    service failed.
+    """
+    business_date = run_date.date()
+    if dry_run:
+        with recorded_run(
+            "invoice_run_preview",
+            business_date=business_date,
+            trigger_source="cli",
+            parameters={"date": business_date.isoformat(), "dry_run": True},
+        ) as counts:
+            with click.progressbar(length=0, label="Chunks", show_pos=True) as bar:
+                preview = run_invoices(
+                    business_date,
+                    actor=billing_jobs.INVOICE_RUN_ACTOR,
+                    chunk_size=current_app.config["INVOICE_RUN_CHUNK_SIZE"],
+                    dry_run=True,
+                    on_chunk=_progress(bar),
+                )
+            counts.processed, counts.skipped = len(preview.issued), preview.skipped
+            counts.failed, counts.failures = preview.failed, preview.failures
+        _echo_preview(preview)
+        failed = preview.failed
+    else:
+        with click.progressbar(length=0, label="Chunks", show_pos=True) as bar:
+            run = billing_jobs.invoice_run_here(
+                business_date.isoformat(), trigger_source="cli", on_chunk=_progress(bar)
+            )
+        click.echo(
+            f"Invoice run {business_date}: {run.records_processed} invoices issued, "
+            f"{run.records_skipped} services skipped, {run.records_failed} failed "
+            f"({run.chunks_done}/{run.chunks_total} chunks; run log #{run.id}, {run.status})."
+        )
+        for failure in (run.error_details or {}).get("failures", []):
+            click.echo(f"  failed: {failure}", err=True)
+        failed = run.records_failed
+    if failed:
+        sys.exit(1)
+
+
+def _progress(bar):
+    def on_chunk(done: int, total: int) -> None:
+        bar.length = total
+        bar.update(1)
+
+    return on_chunk
+
+
+def _echo_preview(preview) -> None:
+    click.echo(f"Invoice run preview for {preview.run_date} (rolled back, nothing written):")
+    click.echo(f"  {'billing day':>11}  {'invoices':>8}  {'total':>14}")
+    for billing_day, line in preview.totals_by_billing_day().items():
+        click.echo(f"  {billing_day:>11}  {line['invoices']:>8}  {format_rand(line['total']):>14}")
+    click.echo(f"  {'all':>11}  {len(preview.issued):>8}  {format_rand(preview.total_amount):>14}")
+    click.echo(f"  services skipped: {preview.skipped}, failed: {preview.failed}")
+    for failure in preview.failures:
+        click.echo(f"  would fail: {failure}", err=True)
+
+
+@billing_cli.command("overdue")
+@click.option("--date", "run_date", required=True, type=ISO_DATE, help="Business date.")
+def billing_overdue_command(run_date):
+    """Mark invoices overdue as of the date (money due, past due date + grace)."""
+    marked = billing_jobs.overdue_run(run_date.date().isoformat(), trigger_source="cli")
+    click.echo(f"{marked} invoices marked overdue as of {run_date.date()}.")
+
+
+@billing_cli.command("check")
+def billing_check_command():
+    """Check the books: balances equal ledger sums, invoices equal their allocations.
+
+    Prints OK (exit 0) or every problem (exit 1).
+    """
+    problems = check_books()
+    if not problems:
+        click.echo("OK: every balance matches its ledger and every invoice its allocations.")
+        return
+    click.echo(f"{len(problems)} problem(s):", err=True)
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(1)
+
+
+@billing_cli.command("simulate")
+@click.option("--from", "first", required=True, type=ISO_DATE, help="First day (inclusive).")
+@click.option("--to", "last", required=True, type=ISO_DATE, help="Last day (inclusive).")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, help="Customers' behaviour.")
+@click.option("--pdfs", is_flag=True, help="Render invoice PDFs too (slow).")
+def billing_simulate_command(first, last, seed, pdfs):
+    """Run the daily jobs day by day from --from to --to with the business clock set, and
+    let simulated customers pay. Exit 1 when any job or payment failed."""
+    if last < first:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    if not _simulate(first.date(), last.date(), seed=seed, pdfs=pdfs):
+        sys.exit(1)
+
+
+def _simulate(first: date, last: date, *, seed: int, pdfs: bool) -> bool:
+    from jobs.simulate import simulate_days
+
+    started = time.monotonic()
+    days = (last - first).days + 1
+    with click.progressbar(length=days, label="Days", show_pos=True) as bar:
+        summary = simulate_days(
+            first, last, seed=seed, render_pdfs=pdfs, on_day=lambda _day: bar.update(1)
+        )
+    click.echo(
+        f"Simulated {summary.days} days in {time.monotonic() - started:.1f} s: "
+        f"{summary.invoices} invoices, {summary.payments} payments "
+        f"({format_rand(summary.paid_total)})."
+    )
+    for failure in summary.failures[:50]:
+        click.echo(f"  failed: {failure}", err=True)
+    return not summary.failures
+
+
+# --- workers and the scheduler -------------------------------------------------------------
+
+
+def _require_redis() -> None:
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException(
+            "REDIS_URL is not set: without Redis, jobs run in-process after each commit."
+        )
+
+
+@click.command("worker")
+@click.option(
+    "--queues",
+    "-q",
+    default=None,
+    help="Comma-separated queues, highest priority first (default: all).",
+)
+@click.option("--burst", is_flag=True, help="Quit once the queues are empty.")
+@click.option("--name", help="Worker name (default: RQ's random name).")
+@with_appcontext
+def worker_command(queues, burst, name):
+    """Run an RQ worker: as many as wanted, on any machines (needs REDIS_URL)."""
+    from jobs.dispatch import dispatcher
+    from jobs.worker import QUEUE_ORDER, AppWorker
+
+    _require_redis()
+    jobs = dispatcher()
+    names = [q.strip() for q in queues.split(",")] if queues else list(QUEUE_ORDER)
+    try:
+        rq_queues = [jobs.queue(q) for q in names]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--queues") from None
+    worker = AppWorker(
+        rq_queues,
+        connection=jobs.redis,
+        app=current_app._get_current_object(),
+        name=name,
+    )
+    click.echo(f"Worker {worker.name} on {', '.join(q.name for q in rq_queues)}")
+    worker.work(burst=burst, logging_level="INFO")
+
+
+@click.command("scheduler")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    help="Stand by while another scheduler holds the lock (default), or exit 1.",
+)
+@click.option("--once", is_flag=True, help="Queue today's due jobs once, then exit.")
+@with_appcontext
+def scheduler_command(wait, once):
+    """Queue the daily jobs at their SAST times; exactly one scheduler runs (Redis lock)."""
+    from jobs.dispatch import dispatcher
+    from jobs.schedule import SCHEDULE
+    from jobs.scheduler import Scheduler
+
+    _require_redis()
+    scheduler = Scheduler(dispatcher())
+    if once:
+        if not scheduler.lock.acquire():
+            click.echo("Another scheduler holds the lock; nothing queued.", err=True)
+            sys.exit(1)
+        try:
+            queued = scheduler.tick()
+        finally:
+            scheduler.lock.release()
+        click.echo(f"Queued: {', '.join(queued) or 'nothing (not due, or already queued)'}")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    click.echo("Daily jobs:")
+    for job in SCHEDULE:
+        click.echo(f"  {job.at:%H:%M} SAST  {job.name} (queue {job.queue})")
+    # SIGTERM (docker stop, systemd) ends the loop the same way as Ctrl+C: lock released.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        if not scheduler.run(wait=wait):
+            click.echo("Another scheduler holds the lock; exiting (--no-wait).", err=True)
+            sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Scheduler stopped.")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(staff_cli)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(billing_cli)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(scheduler_command)

@@ -74,6 +74,9 @@ MIXED_SURNAME_SHARE = 0.12
 UNLINKED_MATCHING_ORDERS = 8
 UNMATCHED_ORDERS = 5
 SETTINGS_EFFECTIVE_FROM = date(2018, 4, 1)  # VAT went to 15 % on this day
+# With a simulated history, a service activated later than `billing_from` is first billed
+# from this many days after activation, so no invoice predates its activation.
+HISTORY_BILLING_DELAY_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -179,17 +182,23 @@ def seed_demo_data(
     customers: int = DEFAULT_CUSTOMER_COUNT,
     brand_name: str = "CircleTel",
     progress: Callable[[int], None] | None = None,
+    billing_from: date | None = None,
 ) -> DemoSummary:
     """Create the demo staff, settings, customers, services and orders, then flush.
 
     Refuses (Conflict) when demo data or any customer already exists, so a re-run never
-    duplicates anything.
+    duplicates anything. Active services are billed from the first billing date on or
+    after `today`; with `billing_from` (a past date) they are billed from there instead
+    (or from a week after activation, when later), so that `flask billing simulate` from
+    `billing_from` to `today` fills in their invoices and payments.
     """
     if demo_data_present():
         raise Conflict(f"Demo data already present: {customer_count()} customers")
     if customers < 1:
         raise ValueError("at least one customer is needed")
-    seeder = _DemoSeeder(Random(seed), today=today, actor=actor, reason=reason)
+    seeder = _DemoSeeder(
+        Random(seed), today=today, actor=actor, reason=reason, billing_from=billing_from
+    )
     seeder.create_staff()
     seeder.create_settings(brand_name)
     seeder.create_customers(customers, progress=progress)
@@ -219,9 +228,12 @@ class _Person:
 class _DemoSeeder:
     """Draws every value from one seeded generator, in a fixed order."""
 
-    def __init__(self, rng: Random, *, today: date, actor: Actor, reason: str):
+    def __init__(
+        self, rng: Random, *, today: date, actor: Actor, reason: str, billing_from: date | None
+    ):
         self.rng = rng
         self.today = today
+        self.billing_from = billing_from
         self.actor = actor
         self.reason = reason
         self.summary = DemoSummary()
@@ -579,7 +591,9 @@ class _DemoSeeder:
             status = "active"
         service.status = status
         if status == "active":
-            service.next_billing_date = billing_date_on_or_after(self.today, service.billing_date)
+            service.next_billing_date = billing_date_on_or_after(
+                self._first_billed_day(activation), service.billing_date
+            )
         elif status == "suspended":
             suspended_on = self.today - timedelta(
                 days=self.rng.randint(0, min(active_days - 7, 120))
@@ -593,6 +607,13 @@ class _DemoSeeder:
                 days=self.rng.randint(7, active_days)
             )
             service.cancellation_reason = self.rng.choice(CANCELLATION_REASONS)
+
+    def _first_billed_day(self, activation: date) -> date:
+        """Billing starts today, or at `billing_from` for a history to be simulated; never
+        within a week of activation (the run invoices a week ahead of a period)."""
+        if self.billing_from is None:
+            return self.today
+        return max(self.billing_from, activation + timedelta(days=HISTORY_BILLING_DELAY_DAYS))
 
     def _log_creation(self, service: CustomerService) -> None:
         db.session.add(

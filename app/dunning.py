@@ -14,10 +14,12 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app import clock
 from app.audit import Actor
 from app.billing.allocation import amount_due
 from app.billing.calendar import billing_date_on_or_after
 from app.billing.money import ZERO, format_rand
+from app.billing.overdue import mark_overdue_invoices
 from app.business_days import add_business_days, is_business_day
 from app.extensions import db
 from app.lifecycle import reactivate_service, suspend_service
@@ -315,3 +317,153 @@ def amount_owed(customer_id: int) -> Decimal:
         )
     ).all()
     return sum((amount_due(invoice) for invoice in invoices), ZERO)
+
+
+# --- Preview: what the next run would do ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewCustomer:
+    customer_id: int
+    account_number: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PreviewInvoice:
+    """An invoice a rule would act on, with its customer and what is owed on it."""
+
+    customer: PreviewCustomer
+    invoice_id: int
+    invoice_number: str | None
+    amount_due: Decimal
+    due_date: date
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PreviewService:
+    """A service a rule would suspend or reactivate, with its customer."""
+
+    customer: PreviewCustomer
+    service_id: int
+    package_name: str
+
+
+@dataclass(frozen=True)
+class DunningPreview:
+    """What marking overdue invoices and the dunning run of `day` would do, with names."""
+
+    day: date
+    newly_overdue: list[PreviewInvoice]
+    reminders: list[PreviewInvoice]
+    debit_announcements: list[PreviewInvoice]
+    overdue_notices: list[PreviewInvoice]
+    suspensions: list[PreviewService]
+    reactivations: list[PreviewService]
+    held_back: list[PreviewCustomer]
+    warnings: list[str]
+
+    @property
+    def actions(self) -> int:
+        return (
+            len(self.newly_overdue)
+            + len(self.reminders)
+            + len(self.debit_announcements)
+            + len(self.overdue_notices)
+            + len(self.suspensions)
+            + len(self.reactivations)
+        )
+
+
+def preview_dunning(day: date) -> DunningPreview:
+    """Mark overdue invoices and run dunning for `day` exactly as the daily job would, with
+    the clock pinned to that day (for this thread only), describe what happened, and roll
+    everything back: no status, dunning action, notification, suspension or number stays.
+    """
+    try:
+        with clock.frozen_in_this_thread(day):
+            newly_overdue = mark_overdue_invoices(day)
+            result = run_dunning(day)
+            return _describe_preview(day, [invoice.id for invoice in newly_overdue], result)
+    finally:
+        db.session.rollback()
+
+
+def _describe_preview(day: date, newly_overdue: list[int], result: DunningResult):
+    invoice_ids = {
+        *newly_overdue,
+        *result.reminders,
+        *result.debit_announcements,
+        *result.overdue_notices,
+    }
+    invoices = {
+        invoice.id: invoice
+        for invoice in db.session.scalars(
+            select(CustomerInvoice).where(CustomerInvoice.id.in_(invoice_ids))
+        )
+    }
+    service_ids = {*result.suspended_services, *result.reactivated_services}
+    services = {
+        service.id: service
+        for service in db.session.scalars(
+            select(CustomerService).where(CustomerService.id.in_(service_ids))
+        )
+    }
+    customer_ids = {
+        *(invoice.customer_id for invoice in invoices.values()),
+        *(service.customer_id for service in services.values()),
+        *result.held_back_customers,
+    }
+    customers = {
+        customer.id: PreviewCustomer(customer.id, customer.account_number, customer.full_name)
+        for customer in db.session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
+    }
+    debit_dates = dict(
+        db.session.execute(
+            select(DunningAction.invoice_id, DunningAction.details).where(
+                DunningAction.invoice_id.in_(result.debit_announcements),
+                DunningAction.rule == "debit_announcement",
+                DunningAction.acted_on == day,
+            )
+        ).all()
+    )
+
+    def invoice_lines(ids: list[int]) -> list[PreviewInvoice]:
+        lines = []
+        for invoice_id in ids:
+            invoice = invoices[invoice_id]
+            debit_on = (debit_dates.get(invoice_id) or {}).get("debit_on")
+            lines.append(
+                PreviewInvoice(
+                    customer=customers[invoice.customer_id],
+                    invoice_id=invoice.id,
+                    invoice_number=invoice.invoice_number,
+                    amount_due=amount_due(invoice),
+                    due_date=invoice.due_date,
+                    note=f"debit on {debit_on}" if debit_on else "",
+                )
+            )
+        return lines
+
+    def service_lines(ids: list[int]) -> list[PreviewService]:
+        return [
+            PreviewService(
+                customer=customers[services[service_id].customer_id],
+                service_id=service_id,
+                package_name=services[service_id].package_name,
+            )
+            for service_id in ids
+        ]
+
+    return DunningPreview(
+        day=day,
+        newly_overdue=invoice_lines(newly_overdue),
+        reminders=invoice_lines(result.reminders),
+        debit_announcements=invoice_lines(result.debit_announcements),
+        overdue_notices=invoice_lines(result.overdue_notices),
+        suspensions=service_lines(result.suspended_services),
+        reactivations=service_lines(result.reactivated_services),
+        held_back=[customers[customer_id] for customer_id in result.held_back_customers],
+        warnings=list(result.warnings),
+    )

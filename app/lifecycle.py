@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from app import clock
 from app.accounts import derive_account_status
-from app.audit import Actor, require_reason, snapshot
+from app.audit import Actor, latest_service_action_id, require_reason, snapshot
 from app.billing.allocation import amount_due
 from app.billing.calendar import BILLING_DAYS, Period, billing_date_after, period_containing
 from app.billing.credit_notes import credit_days_from
@@ -60,25 +60,34 @@ class ActionResult:
 
     def money_effects(self) -> list[str]:
         """Readable lines such as "Pro-rata invoice R426.13 for 15 Nov – 30 Nov 2026"."""
+        return self._effects(with_numbers=False)
+
+    def document_effects(self) -> list[str]:
+        """The same lines naming the documents, once committed: "Pro-rata invoice
+        INV-2026-00001 R426.13 for 15 Nov – 30 Nov 2026"."""
+        return self._effects(with_numbers=True)
+
+    def _effects(self, *, with_numbers: bool) -> list[str]:
         lines = []
         for invoice in self.invoices:
             kind = {"pro_rata": "Pro-rata invoice", "installation": "Installation invoice"}.get(
                 invoice.invoice_type, f"{invoice.invoice_type.replace('_', ' ').title()} invoice"
             )
-            span = (
-                f" for {describe_span(Period(invoice.period_start, invoice.period_end))}"
-                if invoice.period_start
-                else ""
-            )
-            lines.append(f"{kind} {format_rand(invoice.total_amount)}{span}")
+            number = invoice.invoice_number if with_numbers else None
+            lines.append(_effect_line(kind, number, invoice.total_amount, invoice))
         for note in self.credit_notes:
-            span = (
-                f" for {describe_span(Period(note.period_start, note.period_end))}"
-                if note.period_start
-                else ""
-            )
-            lines.append(f"Credit note {format_rand(note.total_amount)}{span}")
+            number = note.credit_note_number if with_numbers else None
+            lines.append(_effect_line("Credit note", number, note.total_amount, note))
         return lines or ["No money moves."]
+
+
+def _effect_line(kind: str, number: str | None, amount: Decimal, document) -> str:
+    span = (
+        f" for {describe_span(Period(document.period_start, document.period_end))}"
+        if document.period_start
+        else ""
+    )
+    return f"{kind}{f' {number}' if number else ''} {format_rand(amount)}{span}"
 
 
 # --- Shared steps -------------------------------------------------------------------------
@@ -578,3 +587,50 @@ def change_service(
         previous_status=previous,
     )
     return result
+
+
+# --- Reviewed actions (console: review the money effect, then confirm) -------------------
+
+OPERATIONS = {
+    "activate": activate_service,
+    "suspend": suspend_service,
+    "reactivate": reactivate_service,
+    "cancel": cancel_service,
+    "change": change_service,
+}
+
+
+def perform_reviewed_action(
+    service: CustomerService,
+    action: str,
+    *,
+    last_action_seen: int | None,
+    actor: Actor,
+    reason: str,
+    **options,
+) -> ActionResult:
+    """Run `action` as a person reviewed it: when another action was logged on the service
+    after `last_action_seen` (the newest one when the form was shown), the review is stale
+    — a double-submitted confirmation, or a colleague's action — and it is refused.
+
+    A state that no longer allows the action is refused with the state's own message; a
+    change (allowed again after a change) with "changed since the review", so a confirmed
+    form acts once.
+    """
+    service = lock_service(service.id)
+    _require_state(service, action)
+    if latest_service_action_id(service.id) != last_action_seen:
+        raise Conflict(
+            "This service was changed after the action was reviewed (see its timeline); "
+            "review the action again."
+        )
+    return OPERATIONS[action](service, actor=actor, reason=reason, **options)
+
+
+def preview_service_action(service: CustomerService, action: str, **arguments) -> list[str]:
+    """What `perform_reviewed_action` would do, in words, without doing it: the real
+    operation runs and everything is rolled back (no number taken, no job asked for)."""
+    try:
+        return perform_reviewed_action(service, action, **arguments).money_effects()
+    finally:
+        db.session.rollback()

@@ -90,6 +90,8 @@ def number_queued_documents(session) -> None:
     Documents created in a savepoint that was rolled back are no longer persistent and are
     dropped, so only rows that commit take numbers (gapless).
     """
+    if session.in_nested_transaction():
+        return  # SQLAlchemy fires this for savepoint releases too: number at the real commit
     queued = session.info.pop(_QUEUE_KEY, [])
     if not queued:
         return

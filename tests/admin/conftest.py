@@ -32,6 +32,7 @@ from app.models import (
     UsageHistory,
     ValidationError,
 )
+from tests.billing.conftest import make_service  # noqa: F401  (services ready to bill)
 
 # What a Fernet token looks like; no page or export may ever contain it.
 CIPHERTEXT = "gAAAAABmSECRETciphertextOfBankAccount62012345678"

@@ -147,11 +147,11 @@ def test_responses_carry_security_headers(client):
 def test_login_needs_csrf_token_when_csrf_is_on(app, make_staff):
     from tests.conftest import PG_DATABASE_URL, make_test_config
 
-    user = make_staff("admin")
+    email = make_staff("admin").email  # read here, not through the other app's engine
     csrf_app = create_app(make_test_config(PG_DATABASE_URL, WTF_CSRF_ENABLED=True))
     with csrf_app.app_context():
         csrf_client = csrf_app.test_client()
-        data = {"email": user.email, "password": TEST_PASSWORD}
+        data = {"email": email, "password": TEST_PASSWORD}
         assert csrf_client.post("/admin/login", data=data).status_code == 400
         page = csrf_client.get("/admin/login").get_data(as_text=True)
         token = page.split('name="csrf-token" content="')[1].split('"')[0]

@@ -1,5 +1,6 @@
 """The business clock: SAST dates from UTC instants, pinned by tests and simulations."""
 
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
@@ -34,3 +35,13 @@ def test_naive_instants_are_refused():
 def test_business_datetime_converts_sast_wall_time_to_utc():
     instant = clock.business_datetime(date(2026, 11, 25), datetime(2026, 1, 1, 2, 0).time())
     assert instant == datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
+
+
+def test_a_pin_for_this_thread_leaves_other_threads_on_the_process_clock():
+    seen_elsewhere = []
+    with clock.frozen_at(date(2026, 11, 24)), clock.frozen_in_this_thread(date(2026, 11, 28)):
+        other = threading.Thread(target=lambda: seen_elsewhere.append(clock.today()))
+        other.start()
+        other.join()
+        assert clock.today() == date(2026, 11, 28)
+    assert seen_elsewhere == [date(2026, 11, 24)]

@@ -1,0 +1,44 @@
+"""The daily schedule (DESIGN §6), as data: `flask scheduler` enqueues from it and
+`flask billing simulate` runs it, in this order, for each simulated day.
+
+Times are South African wall-clock times (SAST, UTC+2 all year). RQ's own cron reads
+cron strings in UTC, so the scheduler computes each instant from the business clock
+instead (`app.clock.business_datetime`).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from app import clock
+from jobs import billing
+
+
+@dataclass(frozen=True)
+class DailyJob:
+    """A job run once a day at a SAST time, with the business date as its argument."""
+
+    name: str
+    at: time  # SAST
+    function: Callable
+    queue: str
+
+    def due_at(self, day: date) -> datetime:
+        """The UTC instant of this job's run on a business day."""
+        return clock.business_datetime(day, self.at)
+
+    def job_id(self, day: date) -> str:
+        """One id per job and day, so a restart or a second scheduler cannot queue it twice."""
+        return f"scheduled-{self.name}-{day.isoformat()}"
+
+
+SCHEDULE: tuple[DailyJob, ...] = (
+    DailyJob("invoice_run", time(2, 0), billing.invoice_run, "billing"),
+    DailyJob("overdue_run", time(2, 30), billing.overdue_run, "billing"),
+)
+
+
+def due_today(now: datetime) -> list[DailyJob]:
+    """The jobs whose time has come on the business day of `now` (in schedule order)."""
+    today = now.astimezone(clock.BUSINESS_TZ).date()
+    return [job for job in SCHEDULE if job.due_at(today) <= now]
