@@ -212,9 +212,10 @@ def many_services(app):
 
 
 def period_coverage_problems(invoiced_through: date) -> list[str]:
-    """Every active service has exactly one live recurring invoice per period, without gaps
-    or overlaps, from its first invoiced period up to its `next_billing_date`, which lies
-    beyond `invoiced_through`."""
+    """Every active service has exactly one live recurring or pro-rata invoice per billed
+    period, without overlaps, from its first invoiced period up to its `next_billing_date`,
+    which lies beyond `invoiced_through`. The only gaps allowed are the days of a
+    skip-billing suspension, ending on the reactivation date (billed pro-rata from there)."""
     problems = []
     services = db.session.scalars(
         select(CustomerService).where(CustomerService.status == "active")
@@ -224,7 +225,7 @@ def period_coverage_problems(invoiced_through: date) -> list[str]:
             select(CustomerInvoice)
             .where(
                 CustomerInvoice.service_id == service.id,
-                CustomerInvoice.invoice_type == "recurring",
+                CustomerInvoice.invoice_type.in_(("recurring", "pro_rata")),
                 CustomerInvoice.status != "cancelled",
             )
             .order_by(CustomerInvoice.period_start)
@@ -237,10 +238,15 @@ def period_coverage_problems(invoiced_through: date) -> list[str]:
             expected_end = billing_date_after(invoice.period_start, service.billing_date)
             if invoice.period_end != expected_end:
                 problems.append(f"{invoice}: period ends {invoice.period_end}, not {expected_end}")
+        skipped = _skip_billing_gaps(service)
         for earlier, later in zip(invoices, invoices[1:], strict=False):
-            if later.period_start != earlier.period_end:
+            gap = (earlier.covered_until, later.period_start)
+            if gap[0] != gap[1] and not any(
+                suspended_on <= gap[0] and reactivated_on == gap[1]
+                for suspended_on, reactivated_on in skipped
+            ):
                 problems.append(
-                    f"service {service.id}: {earlier} ends {earlier.period_end}, "
+                    f"service {service.id}: {earlier} covers until {earlier.covered_until}, "
                     f"{later} starts {later.period_start}"
                 )
         if invoices[-1].period_end != service.next_billing_date:
@@ -249,3 +255,23 @@ def period_coverage_problems(invoiced_through: date) -> list[str]:
                 f"next billing date {service.next_billing_date}"
             )
     return problems
+
+
+def _skip_billing_gaps(service) -> list[tuple[date, date]]:
+    """(suspension date, reactivation date) of the service's closed skip-billing suspensions."""
+    from app.models import ServiceSuspension
+
+    rows = db.session.scalars(
+        select(ServiceSuspension).where(
+            ServiceSuspension.service_id == service.id,
+            ServiceSuspension.skip_billing.is_(True),
+            ServiceSuspension.reactivated_at.is_not(None),
+        )
+    ).all()
+    return [
+        (
+            row.suspended_at.astimezone(clock.BUSINESS_TZ).date(),
+            row.reactivated_at.astimezone(clock.BUSINESS_TZ).date(),
+        )
+        for row in rows
+    ]
