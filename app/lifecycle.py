@@ -609,13 +609,12 @@ def perform_reviewed_action(
     reason: str,
     **options,
 ) -> ActionResult:
-    """Run `action` as a person reviewed it: when another action was logged on the service
-    after `last_action_seen` (the newest one when the form was shown), the review is stale
-    — a double-submitted confirmation, or a colleague's action — and it is refused.
+    """Run `action` as a person reviewed it, so that a confirmed form acts once (§5.7).
 
-    A state that no longer allows the action is refused with the state's own message; a
-    change (allowed again after a change) with "changed since the review", so a confirmed
-    form acts once.
+    `last_action_seen` is the newest action logged on the service when the form was shown.
+    Under the service's row lock, a state that no longer allows the action is refused with
+    the state's own message; otherwise any action logged since (a repeated change, or a
+    colleague's action) makes the review stale, and it is refused too.
     """
     service = lock_service(service.id)
     _require_state(service, action)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import pytest
 from sqlalchemy import func, select
 
-from app import clock, create_app
+from app import clock
 from app.audit import Actor, record_audit
 from app.billing.calendar import Period
 from app.billing.invoicing import issue_period_invoice, run_invoices
@@ -31,7 +31,7 @@ from app.models import (
     ServiceSuspension,
     Setting,
 )
-from tests.conftest import PG_DATABASE_URL, TEST_PASSWORD, make_test_config
+from tests.conftest import TEST_PASSWORD
 
 TODAY = date(2026, 11, 24)  # a Tuesday; services bill on the 1st at R799
 
@@ -896,18 +896,10 @@ def test_dunning_preview_refuses_a_bad_date_and_anonymous_users(client, auth):
 
 
 @pytest.fixture
-def csrf_client(app, tmp_path):
-    """A client of a second app on the same database, with CSRF enforced."""
-    protected_app = create_app(
-        make_test_config(
-            PG_DATABASE_URL,
-            WTF_CSRF_ENABLED=True,
-            INVOICE_STORAGE_DIR=str(tmp_path / "protected-documents"),
-        )
-    )
-    yield protected_app.test_client()
-    with protected_app.app_context():
-        db.engine.dispose()
+def csrf_client(app, client, monkeypatch):
+    """The client with CSRF protection enforced (Flask-WTF reads the flag per request)."""
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    return client
 
 
 def test_the_review_page_carries_the_token_the_confirmation_needs(
