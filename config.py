@@ -88,6 +88,48 @@ class Config:
     # Where invoice PDFs are stored (a shared volume when web and workers run on several hosts).
     INVOICE_STORAGE_DIR = os.environ.get("INVOICE_STORAGE_DIR", str(INSTANCE_DIR / "invoices"))
 
+    # --- Outside providers (DESIGN §5.8–§5.10). Unset URLs leave a provider switched off in
+    # development and tests; production refuses to start without them (create_app).
+    # Where our pages are reached from outside: links in messages, postback/callback URLs.
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROVIDER_TIMEOUT_SECONDS", "10"))
+    PROVIDER_RETRIES = int(os.environ.get("PROVIDER_RETRIES", "3"))  # attempts per call
+    PROVIDER_BACKOFF_SECONDS = float(os.environ.get("PROVIDER_BACKOFF_SECONDS", "0.5"))
+    # Interstellio (NebularStack): usage and subscriber enable/disable.
+    INTERSTELLIO_IDENTITY_URL = os.environ.get("INTERSTELLIO_IDENTITY_URL")
+    INTERSTELLIO_SUBSCRIBER_URL = os.environ.get("INTERSTELLIO_SUBSCRIBER_URL")
+    INTERSTELLIO_TELEMETRY_URL = os.environ.get("INTERSTELLIO_TELEMETRY_URL")
+    INTERSTELLIO_DOMAIN = os.environ.get("INTERSTELLIO_DOMAIN", "circletel.co.za")
+    INTERSTELLIO_USERNAME = os.environ.get("INTERSTELLIO_USERNAME")
+    INTERSTELLIO_PASSWORD = os.environ.get("INTERSTELLIO_PASSWORD")
+    # NetCash: NIWS_NIF SOAP (debit orders, eMandates, statements) and Pay Now.
+    NETCASH_WS_URL = os.environ.get("NETCASH_WS_URL")
+    NETCASH_DEBIT_ORDER_SERVICE_KEY = os.environ.get("NETCASH_DEBIT_ORDER_SERVICE_KEY")
+    NETCASH_ACCOUNT_SERVICE_KEY = os.environ.get("NETCASH_ACCOUNT_SERVICE_KEY")
+    NETCASH_PAYNOW_SERVICE_KEY = os.environ.get("NETCASH_PAYNOW_SERVICE_KEY")
+    NETCASH_PAYNOW_URL = os.environ.get("NETCASH_PAYNOW_URL")
+    # NetCash's published default software-vendor key (not a secret).
+    NETCASH_SOFTWARE_VENDOR_KEY = os.environ.get(
+        "NETCASH_SOFTWARE_VENDOR_KEY", "24ade73c-98cf-47b3-99be-cc7b867b3080"
+    )
+    # NetCash postbacks are unsigned: this secret rides in the postback URL's query string.
+    NETCASH_WEBHOOK_SECRET = os.environ.get("NETCASH_WEBHOOK_SECRET")
+    # SMS: Clickatell One API (default) or BulkSMS.
+    SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "clickatell")
+    CLICKATELL_BASE_URL = os.environ.get("CLICKATELL_BASE_URL")
+    CLICKATELL_API_KEY = os.environ.get("CLICKATELL_API_KEY")
+    BULKSMS_BASE_URL = os.environ.get("BULKSMS_BASE_URL")
+    BULKSMS_TOKEN_ID = os.environ.get("BULKSMS_TOKEN_ID")
+    BULKSMS_TOKEN_SECRET = os.environ.get("BULKSMS_TOKEN_SECRET")
+    SMS_CALLBACK_SECRET = os.environ.get("SMS_CALLBACK_SECRET")
+    # E-mail over SMTP.
+    SMTP_HOST = os.environ.get("SMTP_HOST")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "587"))
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
+    SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "1") == "1"
+    MAIL_FROM = os.environ.get("MAIL_FROM", "CircleTel Billing <billing@circletel.co.za>")
+
     ENV_NAME = "base"
 
 
@@ -112,6 +154,8 @@ class TestConfig(Config):
     RENDER_PDFS_INLINE = False  # PDF tests turn it on
     FLASK_ADMIN_RAISE_ON_VIEW_EXCEPTION = True
     FLASK_ADMIN_RAISE_ON_INTEGRITY_ERROR = True
+    PROVIDER_BACKOFF_SECONDS = 0.01  # retries are tested; waiting for them is not
+    PROVIDER_TIMEOUT_SECONDS = 2.0
 
 
 class ProductionConfig(Config):

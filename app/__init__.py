@@ -31,11 +31,39 @@ def refuse_default_secrets(app: Flask) -> None:
         problems.append("PAYMENT_DATA_KEYS")
     if "sqlite" in app.config["SQLALCHEMY_DATABASE_URI"]:
         problems.append("DATABASE_URL (PostgreSQL is required in production)")
+    problems.extend(missing_provider_settings(app.config))
     if problems:
         raise RuntimeError(
             "Refusing to start in production with missing or default settings: "
             + ", ".join(problems)
         )
+
+
+def missing_provider_settings(config) -> list[str]:
+    """Provider settings production cannot run without (the sandboxes are never implied)."""
+    required = [
+        "INTERSTELLIO_IDENTITY_URL",
+        "INTERSTELLIO_SUBSCRIBER_URL",
+        "INTERSTELLIO_TELEMETRY_URL",
+        "INTERSTELLIO_USERNAME",
+        "INTERSTELLIO_PASSWORD",
+        "NETCASH_WS_URL",
+        "NETCASH_DEBIT_ORDER_SERVICE_KEY",
+        "NETCASH_ACCOUNT_SERVICE_KEY",
+        "NETCASH_PAYNOW_SERVICE_KEY",
+        "NETCASH_PAYNOW_URL",
+        "NETCASH_WEBHOOK_SECRET",
+        "SMS_CALLBACK_SECRET",
+        "SMTP_HOST",
+    ]
+    if config.get("SMS_PROVIDER") == "bulksms":
+        required += ["BULKSMS_BASE_URL", "BULKSMS_TOKEN_ID", "BULKSMS_TOKEN_SECRET"]
+    else:
+        required += ["CLICKATELL_BASE_URL", "CLICKATELL_API_KEY"]
+    missing = [name for name in required if not config.get(name)]
+    if "127.0.0.1" in (config.get("PUBLIC_BASE_URL") or "127.0.0.1"):
+        missing.append("PUBLIC_BASE_URL")
+    return missing
 
 
 def register_extensions(app: Flask) -> None:

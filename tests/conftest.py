@@ -128,6 +128,41 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def live_server(pg_app):
+    """The PostgreSQL app served over HTTP on loopback (for provider postbacks, browsers)."""
+    from app.integrations.sandbox import _ServerThread
+
+    server = _ServerThread(pg_app)
+    yield server.base_url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def running_sandboxes(live_server):
+    """The provider sandboxes of this test process, posting back to `live_server`."""
+    from app.integrations.sandbox import start_sandboxes
+
+    sandboxes = start_sandboxes(app_base_url=live_server)
+    yield sandboxes
+    sandboxes.stop()
+
+
+@pytest.fixture
+def sandboxes(app, running_sandboxes, live_server):
+    """The app pointed at freshly reset provider sandboxes for one test.
+
+    Without this fixture the test app has no provider URLs: integrations are off.
+    """
+    running_sandboxes.reset()
+    overrides = {**running_sandboxes.config, "PUBLIC_BASE_URL": live_server}
+    saved = {key: app.config.get(key) for key in overrides}
+    app.config.update(overrides)
+    yield running_sandboxes
+    app.config.update(saved)
+    running_sandboxes.reset()
+
+
 @pytest.fixture
 def client(app):
     app.test_client_class = IsolatedClient

@@ -1,0 +1,140 @@
+"""Sandbox servers that speak each provider's protocol on loopback (DESIGN §3, §6, §9).
+
+NetCash (NIWS_NIF SOAP, mandate signing page, Pay Now), Interstellio (identity,
+subscriber, telemetry), Clickatell One API and BulkSMS (send, delivery callbacks) and an
+SMTP sink. `make run` (`flask serve`), `flask billing simulate` and the test fixtures start
+them with `start_sandboxes` and point the app at them with `Sandboxes.config`; the app's
+clients are the production clients with a different base URL. `create_app` never starts
+them.
+
+Every HTTP sandbox is a class taking a `SandboxContext` and offering `wsgi_app`, `reset()`
+and `config(base_url) -> dict` (the app settings that point at it). The SMTP sink offers
+`start(host, port) -> port`, `stop()`, `reset()` and `config(host, port)`.
+"""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from app import clock
+
+LOOPBACK = "127.0.0.1"
+
+# The credentials the sandboxes accept, and that `Sandboxes.config` hands to the app.
+# Fixed, published values: they open nothing but the sandboxes.
+SANDBOX_CREDENTIALS = {
+    "INTERSTELLIO_DOMAIN": "circletel.co.za",
+    "INTERSTELLIO_USERNAME": "sandbox-billing",
+    "INTERSTELLIO_PASSWORD": "sandbox-password",
+    "NETCASH_DEBIT_ORDER_SERVICE_KEY": "5c0a1d3e-0000-4000-8000-00000000d0d0",
+    "NETCASH_ACCOUNT_SERVICE_KEY": "5c0a1d3e-0000-4000-8000-00000000acc7",
+    "NETCASH_PAYNOW_SERVICE_KEY": "5c0a1d3e-0000-4000-8000-0000000a9a70",
+    "NETCASH_WEBHOOK_SECRET": "sandbox-netcash-postback-secret",
+    "CLICKATELL_API_KEY": "sandbox-clickatell-key",
+    "BULKSMS_TOKEN_ID": "sandbox-bulksms-id",
+    "BULKSMS_TOKEN_SECRET": "sandbox-bulksms-secret",
+    "SMS_CALLBACK_SECRET": "sandbox-sms-callback-secret",
+}
+
+
+@dataclass
+class SandboxContext:
+    """What every sandbox needs to know about the app it plays the provider for."""
+
+    app_base_url: str  # where postbacks and callbacks go (our /api/webhooks/...)
+    credentials: dict = field(default_factory=lambda: dict(SANDBOX_CREDENTIALS))
+    state_dir: Path | None = None  # keep state across restarts (make run); None: memory
+    today: Callable[[], date] = clock.today  # the business date, shared with the app
+
+    def state_file(self, name: str) -> Path | None:
+        if self.state_dir is None:
+            return None
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.state_dir / f"{name}.json"
+
+
+class _ServerThread:
+    """One WSGI app served on loopback from a daemon thread."""
+
+    def __init__(self, wsgi_app, port: int = 0):
+        self.server: BaseWSGIServer = make_server(LOOPBACK, port, wsgi_app, threaded=True)
+        self.port = self.server.port
+        self.base_url = f"http://{LOOPBACK}:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@dataclass
+class Sandboxes:
+    """The running sandboxes, their servers and the app settings that point at them."""
+
+    netcash: object
+    interstellio: object
+    clickatell: object
+    bulksms: object
+    smtp: object
+    servers: dict[str, _ServerThread]
+    smtp_port: int
+
+    @property
+    def config(self) -> dict:
+        settings = dict(SANDBOX_CREDENTIALS)
+        for name in ("netcash", "interstellio", "clickatell", "bulksms"):
+            settings.update(getattr(self, name).config(self.servers[name].base_url))
+        settings.update(self.smtp.config(LOOPBACK, self.smtp_port))
+        return settings
+
+    def apply(self, app) -> None:
+        """Point the app's provider clients at the sandboxes."""
+        app.config.update(self.config)
+
+    def reset(self) -> None:
+        """Forget everything the providers were told (between tests)."""
+        for name in ("netcash", "interstellio", "clickatell", "bulksms", "smtp"):
+            getattr(self, name).reset()
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.smtp.stop()
+
+
+def start_sandboxes(
+    *,
+    app_base_url: str,
+    state_dir: Path | None = None,
+    ports: dict[str, int] | None = None,
+    today: Callable[[], date] = clock.today,
+) -> Sandboxes:
+    """Start every sandbox on loopback (ephemeral ports unless `ports` names them)."""
+    from app.integrations.sandbox.interstellio import InterstellioSandbox
+    from app.integrations.sandbox.netcash import NetcashSandbox
+    from app.integrations.sandbox.sms import BulkSmsSandbox, ClickatellSandbox
+    from app.integrations.sandbox.smtp import SmtpSink
+
+    ports = ports or {}
+    context = SandboxContext(
+        app_base_url=app_base_url.rstrip("/"), state_dir=state_dir, today=today
+    )
+    providers = {
+        "netcash": NetcashSandbox(context),
+        "interstellio": InterstellioSandbox(context),
+        "clickatell": ClickatellSandbox(context),
+        "bulksms": BulkSmsSandbox(context),
+    }
+    servers = {
+        name: _ServerThread(sandbox.wsgi_app, ports.get(name, 0))
+        for name, sandbox in providers.items()
+    }
+    smtp = SmtpSink(context)
+    smtp_port = smtp.start(LOOPBACK, ports.get("smtp", 0))
+    return Sandboxes(servers=servers, smtp=smtp, smtp_port=smtp_port, **providers)
