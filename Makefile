@@ -29,7 +29,7 @@ run: install
 	# First run only: seed, then simulate a year of invoices and payments (about a minute).
 	$(BIN)/flask seed-demo --history-months 12
 	@echo "Console: http://127.0.0.1:$(PORT)/admin   Portal: http://127.0.0.1:$(PORT)/"
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	$(BIN)/flask serve --host 127.0.0.1 --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff format --check .

@@ -129,6 +129,10 @@ class Config:
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
     SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "1") == "1"
     MAIL_FROM = os.environ.get("MAIL_FROM", "CircleTel Billing <billing@circletel.co.za>")
+    # Sandboxes (development only): where they keep their state, and their first port
+    # (netcash, interstellio, clickatell, bulksms, smtp on consecutive ports; 0: any free).
+    SANDBOX_STATE_DIR = None
+    SANDBOX_BASE_PORT = int(os.environ.get("SANDBOX_BASE_PORT", "0"))
 
     ENV_NAME = "base"
 
@@ -137,6 +141,8 @@ class DevelopmentConfig(Config):
     """`make run`: SQLite under instance/, plain HTTP on loopback."""
 
     ENV_NAME = "development"
+    SANDBOX_STATE_DIR = str(INSTANCE_DIR / "sandbox")
+    SANDBOX_BASE_PORT = int(os.environ.get("SANDBOX_BASE_PORT", "5101"))
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
 

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from datetime import date
 
 import click
@@ -281,11 +281,16 @@ def billing_simulate_command(first, last, seed, pdfs):
 
 
 def _simulate(first: date, last: date, *, seed: int, pdfs: bool) -> bool:
+    from app.integrations.sandbox import sandboxes_unless_configured
     from jobs.simulate import simulate_days
 
     started = time.monotonic()
     days = (last - first).days + 1
-    with click.progressbar(length=days, label="Days", show_pos=True) as bar:
+    app = current_app._get_current_object()
+    with (
+        sandboxes_unless_configured(app),
+        click.progressbar(length=days, label="Days", show_pos=True) as bar,
+    ):
         summary = simulate_days(
             first, last, seed=seed, render_pdfs=pdfs, on_day=lambda _day: bar.update(1)
         )
@@ -297,6 +302,44 @@ def _simulate(first: date, last: date, *, seed: int, pdfs: bool) -> bool:
     for failure in summary.failures[:50]:
         click.echo(f"  failed: {failure}", err=True)
     return not summary.failures
+
+
+# --- serving with the provider sandboxes -----------------------------------------------------
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def serve_command(host, port):
+    """Serve the console and portal with the provider sandboxes on loopback (`make run`).
+
+    Without provider URLs in the environment the NetCash, Interstellio, SMS and SMTP
+    sandboxes start on SANDBOX_BASE_PORT and the following ports, keeping their state
+    under instance/sandbox, and the app is pointed at them. Jobs run in-process after
+    each commit unless REDIS_URL is set."""
+    from werkzeug.serving import run_simple
+
+    from app.integrations.sandbox import sandboxes_unless_configured
+
+    app = current_app._get_current_object()
+    if app.config.get("ENV_NAME") == "production":
+        raise click.ClickException("Use gunicorn in production: gunicorn wsgi:app")
+    app.config["PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+    with ExitStack() as stack:
+        try:
+            running = stack.enter_context(sandboxes_unless_configured(app))
+        except OSError as error:
+            raise click.ClickException(
+                f"Could not start the provider sandboxes ({error}); is another `make run` "
+                "running? Set SANDBOX_BASE_PORT to use other ports."
+            ) from None
+        if running is not None:
+            for name, server in running.servers.items():
+                click.echo(f"Sandbox {name}: {server.base_url}")
+            click.echo(f"Sandbox SMTP sink: 127.0.0.1:{running.smtp_port}")
+            click.echo(f"E-mails the app sends are kept in {app.config['SANDBOX_STATE_DIR']}/mail")
+        run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 # --- workers and the scheduler -------------------------------------------------------------
@@ -388,3 +431,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(billing_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(scheduler_command)
+    app.cli.add_command(serve_command)

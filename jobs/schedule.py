@@ -8,7 +8,7 @@ instead (`app.clock.business_datetime`).
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from app import clock
 from jobs import billing
@@ -32,10 +32,37 @@ class DailyJob:
         return f"scheduled-{self.name}-{day.isoformat()}"
 
 
+@dataclass(frozen=True)
+class IntervalJob:
+    """A job run every `every` (hourly usage sync, the outbox senders), called as
+    `function(trigger_source)`. `flask billing simulate` runs it once per simulated day,
+    at `simulate_at` (SAST)."""
+
+    name: str
+    every: timedelta
+    function: Callable
+    queue: str
+    simulate_at: time
+
+    def slot_start(self, now: datetime) -> datetime:
+        """The start of the interval `now` falls in (intervals count from the Unix epoch)."""
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        slots = (now - epoch) // self.every
+        return epoch + slots * self.every
+
+    def job_id(self, now: datetime) -> str:
+        """One id per job and interval: a second scheduler cannot queue it twice."""
+        return f"interval-{self.name}-{self.slot_start(now):%Y%m%dT%H%M%S}"
+
+
 SCHEDULE: tuple[DailyJob, ...] = (
     DailyJob("invoice_run", time(2, 0), billing.invoice_run, "billing"),
     DailyJob("overdue_run", time(2, 30), billing.overdue_run, "billing"),
 )
+
+
+# Periodic jobs; the integrations add theirs here.
+INTERVAL_JOBS: tuple[IntervalJob, ...] = ()
 
 
 def due_today(now: datetime) -> list[DailyJob]:

@@ -4,7 +4,8 @@ One scheduler holds a Redis lock (SET NX with an expiry, renewed on every tick);
 one waits for it (or refuses with `--no-wait`). Each daily job is enqueued with an id made
 of its name and business date and `unique=True`, kept long enough to cover the day, so a
 restart, a catch-up or a second scheduler never queues a job twice for a day. On start it
-catches up the jobs of today whose time has already passed. The jobs themselves are
+catches up the jobs of today whose time has already passed. Periodic jobs (usage sync, the
+outbox senders) are enqueued once per interval the same way, with the interval in the id. The jobs themselves are
 idempotent too (the database is the real guard).
 """
 
@@ -20,7 +21,7 @@ from redis.lock import Lock
 from app import clock
 from app.job_requests import JobRequest
 from jobs.dispatch import JobDispatcher
-from jobs.schedule import DailyJob, due_today
+from jobs.schedule import INTERVAL_JOBS, DailyJob, IntervalJob, due_today
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Scheduler:
         self.dispatcher = dispatcher
         self.lock = SchedulerLock(dispatcher)
         self._handled: set[tuple[str, date]] = set()
+        self._handled_slots: set[str] = set()
 
     def tick(self, now: datetime | None = None) -> list[str]:
         """Enqueue every job due by `now` today not yet queued; returns the ids queued."""
@@ -74,7 +76,23 @@ class Scheduler:
                 queued.append(job.job_id(today))
             self._handled.add((job.name, today))
         self._handled = {key for key in self._handled if key[1] == today}
+        for job in INTERVAL_JOBS:
+            job_id = job.job_id(now)
+            if job_id in self._handled_slots:
+                continue
+            if self.enqueue_interval(job, now) is not None:
+                queued.append(job_id)
+            self._handled_slots.add(job_id)
+        current = {job.job_id(now) for job in INTERVAL_JOBS}
+        self._handled_slots &= current
         return queued
+
+    def enqueue_interval(self, job: IntervalJob, now: datetime):
+        """Queue a periodic job once for the interval `now` falls in."""
+        request = JobRequest(job.name, ("scheduled",), job.queue, job.job_id(now))
+        # The id stays taken for the rest of the interval (and a little after).
+        ttl = int(job.every.total_seconds()) + 60
+        return self.dispatcher.enqueue(request, result_ttl=ttl)
 
     def enqueue(self, job: DailyJob, day: date):
         request = JobRequest(job.name, (day.isoformat(),), job.queue, job.job_id(day))

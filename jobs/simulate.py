@@ -1,9 +1,11 @@
 """`flask billing simulate`: the daily schedule, day by day, with the business clock set.
 
-For each day every job of `jobs.schedule.SCHEDULE` runs in schedule order, in this
-process (even when Redis is configured), with the clock pinned at the job's SAST time;
-then, at PAYMENTS_AT, the simulated customers pay (`app.billing.simulation`). Invoice PDFs
-are rendered only when asked for; otherwise they are rendered when first downloaded.
+For each day every job of `jobs.schedule.SCHEDULE` runs, and every periodic job of
+`INTERVAL_JOBS` once (usage sync in bulk, the outbox senders), in this process (even when
+Redis is configured), in the order of their SAST times with the clock pinned at each; at
+PAYMENTS_AT the simulated customers pay (`app.billing.simulation`). The providers are
+whatever the app is pointed at (`flask billing simulate` starts the sandboxes). Invoice
+PDFs are rendered only when asked for; otherwise they are rendered when first downloaded.
 """
 
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from app.extensions import db
 from app.job_requests import JobRequest
 from app.models import CustomerInvoice
 from jobs.dispatch import dispatcher, jobs_in_process
-from jobs.schedule import SCHEDULE
+from jobs.schedule import INTERVAL_JOBS, SCHEDULE
 
 PAYMENTS_AT = time(10, 0)  # SAST, after the night's jobs
 SIMULATION_ACTOR = Actor.system("simulation")
@@ -57,22 +59,35 @@ def simulate_days(
     runner = dispatcher().runner
     with jobs_in_process(), _pdf_rendering(current_app._get_current_object(), render_pdfs):
         for day in _days(first, last):
-            for job in SCHEDULE:
-                with clock.frozen_at(job.due_at(day)):
-                    request = JobRequest(job.name, (day.isoformat(), "simulate"), job.queue)
+            for at, request in _day_plan(day):
+                with clock.frozen_at(clock.business_datetime(day, at)):
+                    if request is None:
+                        paid = apply_simulated_payments(day, seed=seed, actor=SIMULATION_ACTOR)
+                        db.session.commit()
+                        summary.payments += paid.count
+                        summary.paid_total += paid.total
+                        summary.failures.extend(f"{day} payment {f}" for f in paid.failures)
+                        continue
                     for failure in runner.submit([request]):
                         summary.failures.append(f"{day} {failure.request.name}: {failure.error}")
-            with clock.frozen_at(clock.business_datetime(day, PAYMENTS_AT)):
-                paid = apply_simulated_payments(day, seed=seed, actor=SIMULATION_ACTOR)
-                db.session.commit()
             summary.days += 1
-            summary.payments += paid.count
-            summary.paid_total += paid.total
-            summary.failures.extend(f"{day} payment {failure}" for failure in paid.failures)
             if on_day:
                 on_day(day)
     summary.invoices = _invoice_count() - invoices_before
     return summary
+
+
+def _day_plan(day: date) -> list[tuple[time, JobRequest | None]]:
+    """A day's work in SAST time order: the daily jobs, each periodic job once, and the
+    customers' payments (None)."""
+    plan = [
+        (job.at, JobRequest(job.name, (day.isoformat(), "simulate"), job.queue)) for job in SCHEDULE
+    ]
+    plan += [
+        (job.simulate_at, JobRequest(job.name, ("simulate",), job.queue)) for job in INTERVAL_JOBS
+    ]
+    plan.append((PAYMENTS_AT, None))
+    return sorted(plan, key=lambda step: step[0])
 
 
 def _days(first: date, last: date) -> Iterator[date]:

@@ -13,7 +13,8 @@ and `config(base_url) -> dict` (the app settings that point at it). The SMTP sin
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -138,3 +139,45 @@ def start_sandboxes(
     smtp = SmtpSink(context)
     smtp_port = smtp.start(LOOPBACK, ports.get("smtp", 0))
     return Sandboxes(servers=servers, smtp=smtp, smtp_port=smtp_port, **providers)
+
+
+SANDBOX_NAMES = ("netcash", "interstellio", "clickatell", "bulksms", "smtp")
+# Any of these set means the app is pointed at real providers (or at sandboxes already).
+PROVIDER_URL_SETTINGS = (
+    "NETCASH_WS_URL",
+    "INTERSTELLIO_IDENTITY_URL",
+    "CLICKATELL_BASE_URL",
+    "BULKSMS_BASE_URL",
+    "SMTP_HOST",
+)
+
+
+def providers_configured(config) -> bool:
+    return any(config.get(name) for name in PROVIDER_URL_SETTINGS)
+
+
+def sandbox_ports(base_port: int) -> dict[str, int]:
+    """Consecutive ports from `base_port` (all 0, i.e. any free port, when it is 0)."""
+    return {name: base_port + i if base_port else 0 for i, name in enumerate(SANDBOX_NAMES)}
+
+
+@contextmanager
+def sandboxes_unless_configured(app) -> Iterator[Sandboxes | None]:
+    """Run a block with the app pointed at freshly started sandboxes, unless providers are
+    configured (or the app runs in production, which never talks to sandboxes)."""
+    if app.config.get("ENV_NAME") == "production" or providers_configured(app.config):
+        yield None
+        return
+    state_dir = app.config.get("SANDBOX_STATE_DIR")
+    sandboxes = start_sandboxes(
+        app_base_url=app.config["PUBLIC_BASE_URL"],
+        state_dir=Path(state_dir) if state_dir else None,
+        ports=sandbox_ports(app.config.get("SANDBOX_BASE_PORT") or 0),
+    )
+    saved = {key: app.config.get(key) for key in sandboxes.config}
+    sandboxes.apply(app)
+    try:
+        yield sandboxes
+    finally:
+        app.config.update(saved)
+        sandboxes.stop()
