@@ -18,6 +18,7 @@ from admin.customers import (
     SuspensionView,
     UsageView,
 )
+from admin.jobs import JobsPage
 from admin.operations import (
     AuditLogView,
     DunningActionView,
@@ -129,6 +130,7 @@ def build_admin(app) -> Admin:
             endpoint="debit_order_items",
         ),
         JobRunView(CronExecutionLog, name="Job runs", category="Operations", endpoint="job_runs"),
+        JobsPage(name="Run a job", category="Operations", endpoint="jobs"),
         NotificationView(
             Notification, name="Notifications", category="Operations", endpoint="notifications"
         ),

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app.audit import require_reason
 from app.extensions import db
+from app.models import AuditLog, CronExecutionLog
 
 # RQ queues by purpose (DESIGN §6).
 QUEUES = ("billing", "usage", "payments", "notifications", "default")
@@ -96,3 +98,29 @@ def register_request_hooks() -> None:
     if not event.contains(db.session, "after_soft_rollback", _forget_rolled_back):
         event.listen(db.session, "after_soft_rollback", _forget_rolled_back)
         event.listen(db.session, "after_transaction_end", _forget_uncommitted)
+
+
+REQUEST_JOB_ACTION = "request_job"
+
+
+def request_manual_job(name: str, args: tuple, *, queue: str, actor, reason: str):
+    """Ask for a job by hand (console or API), audited with a reason; it starts once the
+    caller commits and records its own run with trigger source "manual"."""
+    reason = require_reason(reason)
+    request_job(name, *args, queue=queue)
+    # The run row does not exist yet (the job writes it when it starts): the audit row names
+    # the table the run will appear in and carries the job and its arguments.
+    entry = AuditLog(
+        staff_user_id=actor.staff_user_id,
+        actor=actor.label,
+        ip_address=actor.ip_address,
+        entity_type=CronExecutionLog.__tablename__,
+        entity_id=None,
+        action=REQUEST_JOB_ACTION,
+        reason=reason,
+        before=None,
+        after={"job": name, "args": list(args), "queue": queue},
+    )
+    db.session.add(entry)
+    db.session.flush()
+    return entry
