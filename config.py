@@ -129,6 +129,8 @@ class Config:
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
     SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "1") == "1"
     MAIL_FROM = os.environ.get("MAIL_FROM", "CircleTel Billing <billing@circletel.co.za>")
+    # The invoice e-mail carries the tax invoice PDF (a simulated year leaves it out).
+    INVOICE_EMAIL_ATTACH_PDF = os.environ.get("INVOICE_EMAIL_ATTACH_PDF", "1") == "1"
     # Sandboxes (development only): where they keep their state, and their first port
     # (netcash, interstellio, clickatell, bulksms, smtp on consecutive ports; 0: any free).
     SANDBOX_STATE_DIR = None

@@ -18,26 +18,33 @@ from admin.customers import (
     SuspensionView,
     UsageView,
 )
+from admin.debit_orders import (
+    DebitOrderBatchConsoleView,
+    DebitOrderItemConsoleView,
+    DebitOrderMethodPage,
+    DebitOrderReturnView,
+    NetcashPostbackView,
+    NetcashStatementLineView,
+)
 from admin.jobs import JobsPage
+from admin.notifications import NotificationLogView
 from admin.operations import (
     AuditLogView,
     DunningActionView,
     JobRunView,
-    NotificationView,
-    ProviderTaskView,
     ServiceActionLogView,
     SettingView,
     StaffUserView,
     ValidationErrorView,
 )
 from admin.payments import (
-    DebitOrderBatchView,
-    DebitOrderItemView,
     PaymentMethodView,
     PaymentRequestView,
     PaymentView,
 )
+from admin.provider_tasks import ProviderTaskConsoleView
 from admin.services import ServiceView
+from admin.usage import UsageWatchView
 from admin.views import SecureIndexView
 from app.models import (
     Allocation,
@@ -54,6 +61,8 @@ from app.models import (
     DebitOrderItem,
     DunningAction,
     LedgerEntry,
+    NetcashPostback,
+    NetcashStatementLine,
     Notification,
     PaymentRequest,
     PaymentTransaction,
@@ -84,6 +93,7 @@ def build_admin(app) -> Admin:
         CustomerView(Customer, name="Customers", category="Customers", endpoint="customers"),
         ServiceView(CustomerService, name="Services", category="Customers", endpoint="services"),
         UsageView(UsageHistory, name="Usage", category="Customers", endpoint="usage"),
+        UsageWatchView(name="Usage watch", category="Customers", endpoint="usage_watch"),
         SuspensionView(
             ServiceSuspension, name="Suspensions", category="Customers", endpoint="suspensions"
         ),
@@ -117,24 +127,45 @@ def build_admin(app) -> Admin:
             category="Payments",
             endpoint="payment_requests",
         ),
-        DebitOrderBatchView(
+        DebitOrderBatchConsoleView(
             DebitOrderBatch,
             name="Debit-order batches",
             category="Payments",
             endpoint="debit_order_batches",
         ),
-        DebitOrderItemView(
+        DebitOrderItemConsoleView(
             DebitOrderItem,
             name="Debit-order items",
             category="Payments",
             endpoint="debit_order_items",
         ),
+        DebitOrderReturnView(
+            DebitOrderItem,
+            name="Debit-order returns",
+            category="Payments",
+            endpoint="debit_order_returns",
+        ),
+        NetcashStatementLineView(
+            NetcashStatementLine,
+            name="NetCash statement",
+            category="Payments",
+            endpoint="netcash_statement_lines",
+        ),
+        NetcashPostbackView(
+            NetcashPostback,
+            name="NetCash postbacks",
+            category="Payments",
+            endpoint="netcash_postbacks",
+        ),
+        DebitOrderMethodPage(
+            name="Debit orders", category="Payments", endpoint="debit_order_methods"
+        ),
         JobRunView(CronExecutionLog, name="Job runs", category="Operations", endpoint="job_runs"),
         JobsPage(name="Run a job", category="Operations", endpoint="jobs"),
-        NotificationView(
+        NotificationLogView(
             Notification, name="Notifications", category="Operations", endpoint="notifications"
         ),
-        ProviderTaskView(
+        ProviderTaskConsoleView(
             ProviderTask, name="Provider tasks", category="Operations", endpoint="provider_tasks"
         ),
         DunningActionView(

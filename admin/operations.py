@@ -1,7 +1,6 @@
 """Console views of operations and logs (read-only), and of the two things the console edits
 besides customers and services: operator settings and staff users."""
 
-from markupsafe import Markup
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, Length
 
@@ -17,7 +16,6 @@ from app.auth import (
 from app.models import (
     CronExecutionLog,
     DunningAction,
-    Notification,
     ProviderTask,
     ServiceActionLog,
     StaffUser,
@@ -25,12 +23,11 @@ from app.models import (
 )
 from app.models.ops import DUNNING_RULES, JOB_STATUSES, TRIGGER_SOURCES
 from app.models.orders import VALIDATION_ERROR_TYPES
-from app.models.outbox import NOTIFICATION_CHANNELS, NOTIFICATION_STATUSES, PROVIDER_TASK_STATUSES
+from app.models.outbox import PROVIDER_TASK_STATUSES
 from app.models.services import SERVICE_ACTION_TYPES
 from app.models.staff import STAFF_ROLES
 
 # A one-time code travels in the message body; staff must not be able to read it back.
-ONE_TIME_CODE_TEMPLATE_MARKERS = ("otp", "one_time")
 
 
 def audit_changes(view, context, model, name):
@@ -42,12 +39,6 @@ def service_action_changes(view, context, model, name):
     if model.previous_status != model.new_status and "status" not in changes:
         changes["status"] = (model.previous_status, model.new_status)
     return render_changes(changes)
-
-
-def notification_body(view, context, model, name):
-    if any(marker in model.template for marker in ONE_TIME_CODE_TEMPLATE_MARKERS):
-        return Markup('<span class="text-muted">(one-time code: not shown)</span>')
-    return model.body
 
 
 class AuditLogView(ConsoleModelView):
@@ -121,40 +112,6 @@ class JobRunView(ConsoleModelView):
         "business_date",
     )
     column_default_sort = ("execution_start", True)
-
-
-class NotificationView(ConsoleModelView):
-    """SMS and e-mail outbox with delivery status."""
-
-    column_list = (
-        "created_at",
-        "customer_id",
-        "channel",
-        "template",
-        "recipient",
-        "status",
-        "attempts",
-        "sent_at",
-        "last_error",
-    )
-    column_details_list = (
-        *column_list,
-        "subject",
-        "body",
-        "provider_message_id",
-        "delivered_at",
-        "next_attempt_at",
-    )
-    column_export_list = column_list
-    column_labels = {"customer_id": "Customer"}
-    column_searchable_list = ("recipient", "template", "provider_message_id")
-    column_filters = (
-        choice_filter(Notification.channel, NOTIFICATION_CHANNELS),
-        choice_filter(Notification.status, NOTIFICATION_STATUSES),
-        "template",
-        "created_at",
-    )
-    column_formatters = {"customer_id": customer_link, "body": notification_body}
 
 
 class ProviderTaskView(ConsoleModelView):

@@ -71,12 +71,14 @@ def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (registers every table on the metadata)
     from app.billing.numbering import register_numbering_hooks
     from app.extensions import csrf, db, limiter, migrate
+    from app.notifications import register_notification_hooks
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     register_numbering_hooks()
+    register_notification_hooks()
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         INSTANCE_DIR.mkdir(exist_ok=True)
         with app.app_context():
@@ -110,10 +112,16 @@ def configure_sqlite(engine) -> None:
 def register_blueprints(app: Flask) -> None:
     """Staff login, the JSON API and the public landing page."""
     from app.api import register_api
+    from app.api.pay import pay
+    from app.api.webhooks_netcash import netcash_webhooks
+    from app.api.webhooks_sms import sms_webhooks
     from app.auth import register_auth
 
     register_auth(app)
     register_api(app)
+    app.register_blueprint(sms_webhooks)
+    app.register_blueprint(netcash_webhooks)
+    app.register_blueprint(pay)
 
     @app.route("/")
     def index():

@@ -280,6 +280,9 @@ def billing_simulate_command(first, last, seed, pdfs):
         sys.exit(1)
 
 
+SIMULATED_RETURN_RATE = 0.03
+
+
 def _simulate(first: date, last: date, *, seed: int, pdfs: bool) -> bool:
     from app.integrations.sandbox import sandboxes_unless_configured
     from jobs.simulate import simulate_days
@@ -288,9 +291,12 @@ def _simulate(first: date, last: date, *, seed: int, pdfs: bool) -> bool:
     days = (last - first).days + 1
     app = current_app._get_current_object()
     with (
-        sandboxes_unless_configured(app),
+        sandboxes_unless_configured(app) as running,
         click.progressbar(length=days, label="Days", show_pos=True) as bar,
     ):
+        if running is not None:
+            # Some simulated debit orders come back unpaid, as in life (mostly code 02).
+            running.netcash.set_default_return_rate(SIMULATED_RETURN_RATE, seed)
         summary = simulate_days(
             first, last, seed=seed, render_pdfs=pdfs, on_day=lambda _day: bar.update(1)
         )
@@ -302,6 +308,33 @@ def _simulate(first: date, last: date, *, seed: int, pdfs: bool) -> bool:
     for failure in summary.failures[:50]:
         click.echo(f"  failed: {failure}", err=True)
     return not summary.failures
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+keys_cli = AppGroup("keys", help="Encryption keys of stored bank and card details.")
+
+
+@keys_cli.command("rotate")
+@with_appcontext
+def keys_rotate_command():
+    """Re-encrypt every stored payment detail under the newest PAYMENT_DATA_KEYS key.
+
+    Put the new key first in PAYMENT_DATA_KEYS (keeping the old ones after it), run this,
+    then drop the old keys. Exit 1 when a stored detail fits none of the keys."""
+    from app.billing.payment_data import rotate_payment_data
+
+    try:
+        rotated = rotate_payment_data()
+        db.session.commit()
+    except RuntimeError as error:
+        db.session.rollback()
+        click.echo(f"Nothing re-encrypted: {error}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"Re-encrypted {rotated} payment method(s) under the newest key; "
+        "older keys can now be removed from PAYMENT_DATA_KEYS."
+    )
 
 
 # --- serving with the provider sandboxes -----------------------------------------------------
@@ -340,6 +373,121 @@ def serve_command(host, port):
             click.echo(f"Sandbox SMTP sink: 127.0.0.1:{running.smtp_port}")
             click.echo(f"E-mails the app sends are kept in {app.config['SANDBOX_STATE_DIR']}/mail")
         run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+usage_cli = AppGroup("usage", help="Usage sync from Interstellio.")
+
+
+@usage_cli.command("sync")
+@click.option("--service", "service_id", type=int, help="Sync this service only (its id).")
+def usage_sync_command(service_id):
+    """Sync daily usage from Interstellio for every active service with a connection id
+    (or one service), check the cap thresholds, and log the run (trigger "cli").
+
+    In development without provider URLs the sandboxes are started for the command (as
+    for `billing simulate`). Exit 1 when the service does not exist or any service failed.
+    """
+    from sqlalchemy import select
+
+    from app.integrations.interstellio import is_configured
+    from app.integrations.sandbox import sandboxes_unless_configured
+    from app.models import CronExecutionLog, CustomerService
+    from jobs import usage as usage_jobs
+
+    if service_id is not None and db.session.get(CustomerService, service_id) is None:
+        raise click.ClickException(f"No service with id {service_id}.")
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(sandboxes_unless_configured(current_app._get_current_object()))
+        except OSError as error:
+            raise click.ClickException(
+                f"Could not start the provider sandboxes ({error}); is `make run` running? "
+                "Set SANDBOX_BASE_PORT to use other ports."
+            ) from None
+        if not is_configured():
+            raise click.ClickException("Interstellio is not configured (INTERSTELLIO_*).")
+        if service_id is not None:
+            job_name = usage_jobs.USAGE_SYNC_SERVICE_JOB
+            counts = usage_jobs.usage_sync_service(service_id, "cli")
+        else:
+            job_name = usage_jobs.USAGE_SYNC_JOB
+            with click.progressbar(length=0, label="Services", show_pos=True) as bar:
+                counts = usage_jobs.usage_sync("cli", on_service=_progress(bar))
+    run = db.session.scalar(
+        select(CronExecutionLog)
+        .where(CronExecutionLog.job_name == job_name, CronExecutionLog.trigger_source == "cli")
+        .order_by(CronExecutionLog.id.desc())
+        .limit(1)
+    )
+    click.echo(
+        f"Usage sync: {counts['processed']} services synced, {counts['skipped']} skipped, "
+        f"{counts['failed']} failed" + (f" (run log #{run.id}, {run.status})." if run else ".")
+    )
+    for failure in ((run.error_details or {}).get("failures", []) if run else [])[:50]:
+        click.echo(f"  failed: {failure}", err=True)
+    if counts["failed"]:
+        sys.exit(1)
+
+
+# --- debit orders ----------------------------------------------------------------------------
+
+debit_orders_cli = AppGroup("debit-orders", help="NetCash debit orders: the run and the statement.")
+
+
+def _debit_order_job(job, run_date) -> None:
+    """Run a payments job for a date (trigger "cli"), print its run, exit 1 unless it
+    completed."""
+    from sqlalchemy import select
+
+    from app.debit_orders import refuse_future_date
+    from app.integrations.sandbox import sandboxes_unless_configured
+    from app.models import CronExecutionLog
+
+    day = run_date.date()
+    try:
+        refuse_future_date(day)
+        # In development NetCash is the sandbox (that of a running `flask serve`, if any).
+        with sandboxes_unless_configured(current_app._get_current_object()):
+            job(day.isoformat(), "cli")
+    except DomainError as error:
+        db.session.rollback()
+        _fail(error)
+    run = db.session.scalar(
+        select(CronExecutionLog)
+        .where(CronExecutionLog.job_name == job.__name__, CronExecutionLog.trigger_source == "cli")
+        .order_by(CronExecutionLog.id.desc())
+        .limit(1)
+    )
+    click.echo(
+        f"{job.__name__} {day}: {run.status}; {run.records_processed} processed, "
+        f"{run.records_skipped} skipped, {run.records_failed} failed (run log #{run.id})."
+    )
+    for failure in (run.error_details or {}).get("failures", []):
+        click.echo(f"  {failure}", err=True)
+    if run.status != "completed":
+        sys.exit(1)
+
+
+@debit_orders_cli.command("run")
+@click.option("--date", "run_date", required=True, type=ISO_DATE, help="Business date.")
+def debit_orders_run_command(run_date):
+    """The 06:00 run for a date: apply the day's collections, then build, upload and
+    authorise the next TwoDay batch. Exit 1 when the run failed or was partial."""
+    from jobs import payments as payment_jobs
+
+    _debit_order_job(payment_jobs.debit_order_run, run_date)
+
+
+@debit_orders_cli.command("statement")
+@click.option("--date", "run_date", required=True, type=ISO_DATE, help="Business date.")
+def debit_orders_statement_command(run_date):
+    """The 09:00 statement job for a date: read the previous day's NetCash statement,
+    confirm collections and reverse returns. Exit 1 when the run failed or was partial."""
+    from jobs import payments as payment_jobs
+
+    _debit_order_job(payment_jobs.netcash_statement_run, run_date)
 
 
 # --- workers and the scheduler -------------------------------------------------------------
@@ -429,6 +577,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(billing_cli)
+    app.cli.add_command(usage_cli)
+    app.cli.add_command(debit_orders_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(serve_command)
+    app.cli.add_command(keys_cli)

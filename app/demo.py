@@ -23,6 +23,8 @@ from app.accounts import create_customer, derive_account_status
 from app.audit import Actor, record_audit, snapshot
 from app.auth import create_staff_user, find_staff_by_email
 from app.billing.calendar import billing_date_after, billing_date_on_or_after
+from app.billing.simulation import paying_habit
+from app.debit_orders import activate_mandate
 from app.demo_data import (
     BILLING_DATE_WEIGHTS,
     BUSINESS_PARKS,
@@ -61,6 +63,11 @@ from app.models import (
     ServiceActionLog,
     ServiceSuspension,
     Setting,
+)
+from app.payment_methods import (
+    DEFAULT_HOLIDAY_OPTION,
+    UNIVERSAL_BRANCH_CODES,
+    add_debit_order,
 )
 
 DEFAULT_SEED = 2026
@@ -130,6 +137,7 @@ class DemoSummary:
     unlinked_orders: int = 0
     settings_added: list[str] = field(default_factory=list)
     logins_created: list[DemoLogin] = field(default_factory=list)
+    debit_order_mandates: int = 0
 
     @property
     def customers(self) -> int:
@@ -203,6 +211,7 @@ def seed_demo_data(
     seeder.create_settings(brand_name)
     seeder.create_customers(customers, progress=progress)
     seeder.create_orders()
+    seeder.create_debit_orders(seed)
     return seeder.summary
 
 
@@ -294,6 +303,41 @@ class _DemoSeeder:
             if progress is not None:
                 progress(1)
         self._store_services()
+
+    def create_debit_orders(self, seed: int) -> None:
+        """Customers who pay by debit order (their simulated habit) and have an active
+        service get a debit-order method with a signed mandate and auto-pay on, so the
+        debit-order run collects them. Bank details come from a generator of their own, so
+        the rest of the demo data stays as it was."""
+        for customer in self.customers:
+            services = self.services[customer]
+            if paying_habit(customer.id, seed) != "debit_order" or not any(
+                service.status == "active" for service in services
+            ):
+                continue
+            rng = Random(f"demo-bank:{seed}:{customer.id}")
+            bank = rng.choice(sorted(UNIVERSAL_BRANCH_CODES))
+            signed_on = min(customer.created_at + timedelta(days=2), clock.now())
+            with clock.frozen_at(signed_on):
+                method = add_debit_order(
+                    customer,
+                    bank_name=bank,
+                    account_number=str(rng.randrange(10**9, 10**11)),
+                    account_type=rng.choice(("current", "current", "savings")),
+                    holder_name=customer.company_name or customer.full_name,
+                    debit_day=services[0].billing_date,
+                    holiday_option=DEFAULT_HOLIDAY_OPTION,
+                    actor=self.actor,
+                    reason=self.reason,
+                )
+                activate_mandate(
+                    method,
+                    actor=self.actor,
+                    reason=self.reason,
+                    reference=f"DEMO-{customer.account_number}",
+                )
+            self.summary.debit_order_mandates += 1
+        db.session.flush()
 
     def _join_moments(self, count: int) -> list[datetime]:
         """When each customer joined, oldest first; the base grows, so recent is likelier."""

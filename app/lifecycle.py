@@ -24,6 +24,7 @@ from app.billing.ledger import lock_billing
 from app.billing.money import ZERO, format_rand
 from app.errors import Conflict, InvalidInput
 from app.extensions import db
+from app.job_requests import request_job
 from app.models import (
     CreditNote,
     Customer,
@@ -178,6 +179,8 @@ def _provider_task(service: CustomerService, action: str, log_entry: ServiceActi
             attempts=0,
         )
     )
+    # Performed after commit (and every minute); harmless without provider settings.
+    request_job("provider_tasks_run", "after-commit", queue="default")
 
 
 def _open_suspension(service: CustomerService) -> ServiceSuspension | None:

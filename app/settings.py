@@ -23,6 +23,8 @@ DEFAULTS: dict[str, str] = {
     "auto_suspension_max_per_run": "50",
     "reminder_days_before_due": "3",
     "debit_order_return_window_business_days": "5",
+    "debit_order_line_limit": "5000.00",
+    "debit_order_daily_limit": "200000.00",
     "extra_public_holidays": "",
 }
 

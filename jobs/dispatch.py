@@ -35,7 +35,8 @@ from app.job_requests import (
     register_request_hooks,
     take_committed_requests,
 )
-from jobs import billing
+from jobs import billing, payments, providers, usage
+from jobs.notifications import send_notifications
 from jobs.runlog import record_failed_job
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,14 @@ JOBS: dict[str, Callable] = {
         billing.overdue_run,
         billing.dunning_run,
         billing.render_invoice_pdf,
+        send_notifications,
+        usage.usage_sync,
+        usage.usage_sync_service,
+        providers.provider_tasks_run,
+        payments.debit_order_run,
+        payments.netcash_statement_run,
+        payments.mandate_status_poll,
+        payments.request_mandate,
     )
 }
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from app import clock
-from jobs import billing
+from jobs import billing, payments, providers, usage
+from jobs.notifications import send_notifications
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,17 @@ class DailyJob:
 @dataclass(frozen=True)
 class IntervalJob:
     """A job run every `every` (hourly usage sync, the outbox senders), called as
-    `function(trigger_source)`. `flask billing simulate` runs it once per simulated day,
-    at `simulate_at` (SAST)."""
+    `function(trigger_source)`. `flask billing simulate` runs it at `simulate_at` (SAST) on
+    every `simulate_every_days`-th simulated day."""
 
     name: str
     every: timedelta
     function: Callable
     queue: str
     simulate_at: time
+    # A simulation runs it on every n-th simulated day (and the last): a weekly usage sync
+    # fetches the week's days in one call per service, where daily would cost seven.
+    simulate_every_days: int = 1
 
     def slot_start(self, now: datetime) -> datetime:
         """The start of the interval `now` falls in (intervals count from the Unix epoch)."""
@@ -58,11 +62,36 @@ class IntervalJob:
 SCHEDULE: tuple[DailyJob, ...] = (
     DailyJob("invoice_run", time(2, 0), billing.invoice_run, "billing"),
     DailyJob("overdue_run", time(2, 30), billing.overdue_run, "billing"),
+    DailyJob("debit_order_run", time(6, 0), payments.debit_order_run, "payments"),
+    DailyJob("netcash_statement_run", time(9, 0), payments.netcash_statement_run, "payments"),
 )
 
 
 # Periodic jobs; the integrations add theirs here.
-INTERVAL_JOBS: tuple[IntervalJob, ...] = ()
+INTERVAL_JOBS: tuple[IntervalJob, ...] = (
+    IntervalJob(
+        "send_notifications",
+        timedelta(minutes=1),
+        send_notifications,
+        "notifications",
+        time(23, 45),
+    ),
+    IntervalJob("usage_sync", timedelta(hours=1), usage.usage_sync, "usage", time(23, 0), 7),
+    IntervalJob(
+        "provider_tasks_run",
+        timedelta(minutes=1),
+        providers.provider_tasks_run,
+        "default",
+        time(23, 30),
+    ),
+    IntervalJob(
+        "mandate_status_poll",
+        timedelta(hours=1),
+        payments.mandate_status_poll,
+        "payments",
+        time(8, 0),
+    ),
+)
 
 
 def due_today(now: datetime) -> list[DailyJob]:

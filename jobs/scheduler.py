@@ -5,8 +5,8 @@ one waits for it (or refuses with `--no-wait`). Each daily job is enqueued with 
 of its name and business date and `unique=True`, kept long enough to cover the day, so a
 restart, a catch-up or a second scheduler never queues a job twice for a day. On start it
 catches up the jobs of today whose time has already passed. Periodic jobs (usage sync, the
-outbox senders) are enqueued once per interval the same way, with the interval in the id. The jobs themselves are
-idempotent too (the database is the real guard).
+outbox senders) are enqueued once per interval the same way, with the interval in the id.
+The jobs themselves are idempotent too (the database is the real guard).
 """
 
 import contextlib

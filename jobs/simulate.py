@@ -59,7 +59,7 @@ def simulate_days(
     runner = dispatcher().runner
     with jobs_in_process(), _pdf_rendering(current_app._get_current_object(), render_pdfs):
         for day in _days(first, last):
-            for at, request in _day_plan(day):
+            for at, request in _day_plan(day, first, last):
                 with clock.frozen_at(clock.business_datetime(day, at)):
                     if request is None:
                         paid = apply_simulated_payments(day, seed=seed, actor=SIMULATION_ACTOR)
@@ -77,14 +77,16 @@ def simulate_days(
     return summary
 
 
-def _day_plan(day: date) -> list[tuple[time, JobRequest | None]]:
-    """A day's work in SAST time order: the daily jobs, each periodic job once, and the
-    customers' payments (None)."""
+def _day_plan(day: date, first: date, last: date) -> list[tuple[time, JobRequest | None]]:
+    """A day's work in SAST time order: the daily jobs, the periodic jobs due in the
+    simulation that day, and the customers' payments (None)."""
     plan = [
         (job.at, JobRequest(job.name, (day.isoformat(), "simulate"), job.queue)) for job in SCHEDULE
     ]
     plan += [
-        (job.simulate_at, JobRequest(job.name, ("simulate",), job.queue)) for job in INTERVAL_JOBS
+        (job.simulate_at, JobRequest(job.name, ("simulate",), job.queue))
+        for job in INTERVAL_JOBS
+        if day == last or (day - first).days % job.simulate_every_days == 0
     ]
     plan.append((PAYMENTS_AT, None))
     return sorted(plan, key=lambda step: step[0])
@@ -103,10 +105,12 @@ def _invoice_count() -> int:
 
 @contextmanager
 def _pdf_rendering(app: Flask, enabled: bool):
-    """PDFs on or off for the simulation only (they are slow; downloads render them)."""
-    previous = app.config["RENDER_PDFS_INLINE"]
-    app.config["RENDER_PDFS_INLINE"] = enabled
+    """PDFs on or off for the simulation only (they are slow; downloads render them): also
+    the invoice e-mails of simulated days go without the PDF attached, unless asked for."""
+    settings = ("RENDER_PDFS_INLINE", "INVOICE_EMAIL_ATTACH_PDF")
+    previous = {key: app.config.get(key, True) for key in settings}
+    app.config.update(dict.fromkeys(settings, enabled))
     try:
         yield
     finally:
-        app.config["RENDER_PDFS_INLINE"] = previous
+        app.config.update(previous)

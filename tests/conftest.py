@@ -149,13 +149,18 @@ def running_sandboxes(live_server):
 
 
 @pytest.fixture
-def sandboxes(app, running_sandboxes, live_server):
+def sandboxes(app, running_sandboxes, live_server, tmp_path):
     """The app pointed at freshly reset provider sandboxes for one test.
 
-    Without this fixture the test app has no provider URLs: integrations are off.
+    Without this fixture the test app has no provider URLs: integrations are off. Invoice
+    PDFs (e-mail attachments) go to the test's own directory: numbers restart per test.
     """
     running_sandboxes.reset()
-    overrides = {**running_sandboxes.config, "PUBLIC_BASE_URL": live_server}
+    overrides = {
+        **running_sandboxes.config,
+        "PUBLIC_BASE_URL": live_server,
+        "INVOICE_STORAGE_DIR": str(tmp_path / "invoices"),
+    }
     saved = {key: app.config.get(key) for key in overrides}
     app.config.update(overrides)
     yield running_sandboxes

@@ -692,6 +692,104 @@ PATHS = {
             },
         }
     },
+    **{
+        f"/api/webhooks/sms/{gateway}": {
+            "post": {
+                "operationId": f"{gateway}_delivery_callback",
+                "tags": ["webhooks"],
+                "summary": summary,
+                "description": "Delivery reports from the SMS gateway, authenticated by the "
+                "secret in the query string (SMS_CALLBACK_SECRET). Marks messages delivered or "
+                "failed; repeated and out-of-order reports change nothing wrongly. A report "
+                "about an unknown message is acknowledged (200) so the gateway stops retrying.",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "secret",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {"required": True, "content": _json(body)},
+                "responses": {
+                    "200": {
+                        "description": "Reports received, and how many matched a message.",
+                        "content": _json(
+                            _object(
+                                {
+                                    "received": {"type": "integer"},
+                                    "matched": {"type": "integer"},
+                                },
+                                required=("received", "matched"),
+                            )
+                        ),
+                    },
+                    **_errors("400", "403"),
+                },
+            }
+        }
+        for gateway, summary, body in (
+            (
+                "clickatell",
+                "Clickatell One API message status callback",
+                _object({"event": _object({"messageStatusUpdate": {"type": "array"}})}),
+            ),
+            (
+                "bulksms",
+                "BulkSMS delivery report webhook",
+                {"type": "array", "items": {"type": "object"}},
+            ),
+        )
+    },
+    **{
+        f"/api/webhooks/netcash/{kind}": {
+            "post": {
+                "operationId": f"netcash_{kind}_postback",
+                "tags": ["webhooks"],
+                "summary": summary,
+                "description": description
+                + " NetCash signs nothing: the postback URL carries our secret in the query "
+                "string (NETCASH_WEBHOOK_SECRET), compared in constant time; a wrong or missing "
+                "key is refused (403). A postback that matches nothing is answered 200 (so "
+                "NetCash stops retrying) and kept in the postback log.",
+                "security": [],
+                "parameters": [
+                    {"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "What was done: applied, duplicate, refused or ignored.",
+                        "content": _json(
+                            _object({"outcome": {"type": "string"}}, required=("outcome",))
+                        ),
+                    },
+                    "403": {"description": "Wrong or missing key."},
+                },
+            }
+        }
+        for kind, summary, description in (
+            (
+                "emandate",
+                "NetCash eMandate postback (signed or declined)",
+                "A signed mandate becomes active, a declined one failed; repeats change nothing.",
+            ),
+            (
+                "paynow",
+                "NetCash Pay Now notify",
+                "Pays the Pay Now request only when reference, amount and secret match a pending "
+                "request; de-duplicated on RequestTrace.",
+            ),
+        )
+    },
     "/api/openapi.json": {
         "get": {
             "operationId": "openapi_document",

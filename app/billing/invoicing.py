@@ -33,6 +33,7 @@ from app.models import (
     CustomerService,
     ServiceSuspension,
 )
+from app.notifications import announce_invoice
 from app.settings import int_setting, vat_rate_on
 
 DEFAULT_CHUNK_SIZE = 200
@@ -160,6 +161,7 @@ def issue_invoice(
     db.session.add(invoice)
     db.session.flush()
     queue_for_numbering(invoice)
+    announce_invoice(invoice)  # invoice_generated, once numbered at commit
     request_job(
         "render_invoice_pdf", invoice.id, queue="billing", job_id=f"invoice-pdf-{invoice.id}"
     )

@@ -77,7 +77,13 @@ def rotate_payment_data(batch_size: int = 500) -> int:
         if not methods:
             return rotated
         for method in methods:
-            method.encrypted_details = fernet.rotate(method.encrypted_details.encode()).decode()
+            try:
+                token = fernet.rotate(method.encrypted_details.encode())
+            except InvalidToken:
+                raise RuntimeError(
+                    f"the details of payment method {method.id} fit none of the configured keys"
+                ) from None
+            method.encrypted_details = token.decode()
             rotated += 1
         last_id = methods[-1].id
         db.session.flush()

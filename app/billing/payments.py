@@ -25,6 +25,7 @@ from app.errors import Conflict, InvalidInput
 from app.extensions import db
 from app.models import Allocation, Customer, CustomerInvoice, PaymentTransaction
 from app.models.payments import PAYMENT_CHANNELS
+from app.notifications import queue_notification
 
 
 def find_payment(transaction_id: str) -> PaymentTransaction | None:
@@ -112,6 +113,12 @@ def record_payment(
         before=None,
         after=snapshot(payment),
         customer_id=customer.id,
+    )
+    queue_notification(
+        customer,
+        "payment_received",
+        {"amount": amount, "invoice_number": invoice.invoice_number if invoice else None},
+        dedupe_key=f"payment-received-{payment.id}",
     )
     return payment, True
 

@@ -6,6 +6,10 @@ customer, the invoice's due date and the seed, so the same seed pays the same in
 the same days, on SQLite and PostgreSQL alike. Most customers pay on time around the due
 date (debit order, EFT, card), some late, some in two parts, a few never.
 
+Customers whose habit is the debit order and who have an active mandate (with auto-pay)
+do not pay by hand while NetCash is configured: the debit-order run collects them, and the
+NetCash sandbox returns some of those collections.
+
 `plan_payments` only decides (no database); `apply_simulated_payments` records the
 payments planned for one day through `record_payment`, with an idempotency key made of
 the invoice number and the attempt, so simulating the same days again pays nothing twice.
@@ -16,6 +20,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from random import Random
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -108,6 +113,16 @@ class SimulatedPayments:
     failures: list[str] = field(default_factory=list)
 
 
+def customers_collected_by_debit_order() -> set[int]:
+    """Customers the debit-order run collects (auto-pay on, an active mandate) when NetCash
+    is configured; they no longer pay by hand. Without NetCash they still do."""
+    if not current_app.config.get("NETCASH_WS_URL"):
+        return set()
+    from app.debit_orders import collecting_mandates  # the debit orders build on billing
+
+    return set(collecting_mandates())
+
+
 def payment_key(invoice: CustomerInvoice, attempt: int) -> str:
     """The idempotency key of a simulated payment: one per invoice and attempt."""
     return f"sim-{invoice.invoice_number}-{attempt}"
@@ -132,7 +147,12 @@ def apply_simulated_payments(day: date, *, seed: int, actor: Actor) -> Simulated
         .order_by(CustomerInvoice.due_date, CustomerInvoice.id)
     ).all()
     result = SimulatedPayments()
+    collected = customers_collected_by_debit_order()
     for invoice in invoices:
+        if invoice.customer_id in collected and (
+            paying_habit(invoice.customer_id, seed) == "debit_order"
+        ):
+            continue  # the debit-order run collects them (returns included)
         planned = plan_payments(
             customer_id=invoice.customer_id,
             invoice_date=invoice.invoice_date,

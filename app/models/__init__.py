@@ -15,6 +15,8 @@ from app.models.payments import (
     CustomerPaymentMethod,
     DebitOrderBatch,
     DebitOrderItem,
+    NetcashPostback,
+    NetcashStatementLine,
     PaymentRequest,
     PaymentTransaction,
 )
@@ -40,6 +42,8 @@ __all__ = [
     "DunningAction",
     "InvoiceNumberCounter",
     "LedgerEntry",
+    "NetcashPostback",
+    "NetcashStatementLine",
     "Notification",
     "OtpCode",
     "PaymentRequest",

@@ -37,6 +37,9 @@ ITEM_STATUSES = (
 )
 # Items that may still move money: at most one per invoice.
 LIVE_ITEM_STATUSES = ("pending", "submitted", "provisional")
+STATEMENT_LINE_OUTCOMES = ("confirmed", "returned", "paid", "unmatched", "ignored")
+POSTBACK_KINDS = ("emandate", "paynow")
+POSTBACK_OUTCOMES = ("applied", "duplicate", "refused", "ignored")
 
 
 class CustomerPaymentMethod(TimestampMixin, db.Model):
@@ -215,6 +218,12 @@ class DebitOrderItem(TimestampMixin, db.Model):
     )
     amount: Mapped[Decimal] = mapped_column(Money)
     action_date: Mapped[date] = mapped_column(Date)
+    # The mandated debit date this attempt collects for (the action date may be moved off a
+    # weekend or holiday, or later when the run was late); a retry waits for the next one.
+    collection_date: Mapped[date | None] = mapped_column(Date)
+    # The batch line's reference (field 301, echoed on the statement). All items of one
+    # customer in a batch share a line, so a statement line settles or returns them together.
+    line_reference: Mapped[str | None] = mapped_column(String(30), index=True)
     attempt_number: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     return_code: Mapped[str | None] = mapped_column(String(10))
@@ -222,3 +231,58 @@ class DebitOrderItem(TimestampMixin, db.Model):
     next_attempt_date: Mapped[date | None] = mapped_column(Date)
 
     batch: Mapped[DebitOrderBatch] = relationship()
+
+    @property
+    def reference(self) -> str:
+        """Our reference of this item, e.g. "DOI-123"."""
+        return f"DOI-{self.id}"
+
+
+class NetcashStatementLine(TimestampMixin, db.Model):
+    """A NetCash statement line we acted on (or could not match): each NetCash transaction
+    id is taken once, so reading a statement again applies nothing twice."""
+
+    __tablename__ = "netcash_statement_lines"
+    __table_args__ = (
+        CheckConstraint(in_list("outcome", STATEMENT_LINE_OUTCOMES), name="outcome"),
+        CheckConstraint("sign IN ('+', '-')", name="sign"),
+    )
+
+    transaction_id: Mapped[str] = mapped_column(String(100), unique=True)
+    statement_date: Mapped[date] = mapped_column(Date, index=True)  # the day asked for
+    transaction_date: Mapped[date] = mapped_column(Date)
+    code: Mapped[str] = mapped_column(String(10))
+    description: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    sign: Mapped[str] = mapped_column(String(1))
+    extra1: Mapped[str | None] = mapped_column(String(100), index=True)
+    account_reference: Mapped[str | None] = mapped_column(String(30))
+    unpaid_code: Mapped[str | None] = mapped_column(String(5))
+    outcome: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+
+
+class NetcashPostback(TimestampMixin, db.Model):
+    """Every eMandate or Pay Now postback received, what we did with it and why: a refused
+    one (wrong secret or amount, unknown reference) changes nothing but is listed here."""
+
+    __tablename__ = "netcash_postbacks"
+    __table_args__ = (
+        CheckConstraint(in_list("kind", POSTBACK_KINDS), name="kind"),
+        CheckConstraint(in_list("outcome", POSTBACK_OUTCOMES), name="outcome"),
+        Index("ix_netcash_postbacks_kind_created", "kind", "created_at"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(100), index=True)
+    request_trace: Mapped[str | None] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    # The posted fields, with our secret and the account number left out.
+    payload: Mapped[dict | None] = mapped_column(JSONType)

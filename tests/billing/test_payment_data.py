@@ -60,3 +60,38 @@ def test_rotation_moves_tokens_to_the_newest_key_and_old_keys_can_go(app, make_c
             decrypt_details(method.encrypted_details)
     finally:
         app.config["PAYMENT_DATA_KEYS"] = old_key
+
+
+def test_flask_keys_rotate_re_encrypts_and_refuses_when_a_key_is_missing(app, make_customer):
+    customer = make_customer()
+    method = CustomerPaymentMethod(
+        customer_id=customer.id,
+        method_type="debit_order",
+        display_name=debit_order_display_name("FNB", BANK["account_number"]),
+        last_four="1234",
+        encrypted_details=encrypt_details(BANK),
+        is_primary=True,
+    )
+    db.session.add(method)
+    db.session.commit()
+    old_key = app.config["PAYMENT_DATA_KEYS"]
+    new_key = Fernet.generate_key().decode()
+    runner = app.test_cli_runner()
+    try:
+        app.config["PAYMENT_DATA_KEYS"] = f"{new_key},{old_key}"
+        result = runner.invoke(args=["keys", "rotate"])
+        assert result.exit_code == 0, result.output
+        assert "Re-encrypted 1 payment method(s)" in result.output
+        db.session.expire_all()
+        app.config["PAYMENT_DATA_KEYS"] = new_key
+        assert (
+            decrypt_details(db.session.get(CustomerPaymentMethod, method.id).encrypted_details)
+            == BANK
+        )
+        # Without the key the details were written with, nothing is changed and it says so.
+        app.config["PAYMENT_DATA_KEYS"] = Fernet.generate_key().decode()
+        result = runner.invoke(args=["keys", "rotate"])
+        assert result.exit_code == 1
+        assert f"payment method {method.id}" in result.output
+    finally:
+        app.config["PAYMENT_DATA_KEYS"] = old_key

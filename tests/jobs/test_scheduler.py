@@ -7,8 +7,8 @@ import pytest
 from rq import Queue
 
 from app import clock
-from jobs.dispatch import JOBS
 from jobs import schedule
+from jobs.dispatch import JOBS
 from jobs.schedule import INTERVAL_JOBS, SCHEDULE, IntervalJob, due_today
 from jobs.scheduler import Scheduler
 

@@ -132,6 +132,9 @@ def test_a_simulated_season_balances_and_invoices_every_period_once(seeded_histo
         ("invoice_run", "simulate", "completed"): 120,
         ("overdue_run", "simulate", "completed"): 120,
         ("dunning_run", "simulate", "completed"): 120,
+        ("debit_order_run", "simulate", "completed"): 120,
+        ("netcash_statement_run", "simulate", "completed"): 120,
+        ("mandate_status_poll", "simulate", "completed"): 120,
     }
 
 

@@ -75,7 +75,8 @@ def test_activation_mid_cycle_bills_the_remaining_days(pending_service, billing_
     assert log.previous_data["status"] == "pending" and log.new_data["status"] == "active"
     task = db.session.scalars(select(ProviderTask)).one()
     assert (task.action, task.payload) == ("enable_subscriber", {"connection_id": "ct-fibre-001"})
-    channels = sorted(n.channel for n in db.session.scalars(select(Notification)))
+    activated = select(Notification).where(Notification.template == "service_activated")
+    channels = sorted(n.channel for n in db.session.scalars(activated))
     assert channels == ["email", "sms"]
 
 

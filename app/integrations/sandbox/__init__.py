@@ -12,6 +12,7 @@ and `config(base_url) -> dict` (the app settings that point at it). The SMTP sin
 `start(host, port) -> port`, `stop()`, `reset()` and `config(host, port)`.
 """
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app import clock
 
@@ -58,11 +59,23 @@ class SandboxContext:
         return self.state_dir / f"{name}.json"
 
 
+class _KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1 with persistent connections: a client's pool reuses its connection instead
+    of opening one per request (a simulated year makes tens of thousands of calls)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, *args, **kwargs):
+        pass  # the sandboxes keep their own call logs; access lines would drown the console
+
+
 class _ServerThread:
     """One WSGI app served on loopback from a daemon thread."""
 
     def __init__(self, wsgi_app, port: int = 0):
-        self.server: BaseWSGIServer = make_server(LOOPBACK, port, wsgi_app, threaded=True)
+        self.server: BaseWSGIServer = make_server(
+            LOOPBACK, port, wsgi_app, threaded=True, request_handler=_KeepAliveHandler
+        )
         self.port = self.server.port
         self.base_url = f"http://{LOOPBACK}:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -161,18 +174,65 @@ def sandbox_ports(base_port: int) -> dict[str, int]:
     return {name: base_port + i if base_port else 0 for i, name in enumerate(SANDBOX_NAMES)}
 
 
+def _serving(port: int) -> bool:
+    """Whether something already listens on a loopback port (a running `flask serve`)."""
+    if not port:
+        return False
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def config_for_running_sandboxes(ports: dict[str, int]) -> dict:
+    """The settings pointing at sandboxes another process serves on these ports."""
+    from app.integrations.sandbox.interstellio import InterstellioSandbox
+    from app.integrations.sandbox.netcash import NetcashSandbox
+    from app.integrations.sandbox.sms import BulkSmsSandbox, ClickatellSandbox
+    from app.integrations.sandbox.smtp import SmtpSink
+
+    context = SandboxContext(app_base_url="")  # only asked for its settings, never served
+    settings = dict(SANDBOX_CREDENTIALS)
+    for name, sandbox_class in (
+        ("netcash", NetcashSandbox),
+        ("interstellio", InterstellioSandbox),
+        ("clickatell", ClickatellSandbox),
+        ("bulksms", BulkSmsSandbox),
+    ):
+        settings.update(sandbox_class(context).config(f"http://{LOOPBACK}:{ports[name]}"))
+    settings.update(SmtpSink(context).config(LOOPBACK, ports["smtp"]))
+    return settings
+
+
 @contextmanager
 def sandboxes_unless_configured(app) -> Iterator[Sandboxes | None]:
-    """Run a block with the app pointed at freshly started sandboxes, unless providers are
-    configured (or the app runs in production, which never talks to sandboxes)."""
+    """Run a block with the app pointed at the provider sandboxes, unless providers are
+    configured (or the app runs in production, which never talks to sandboxes).
+
+    When a `flask serve` of this installation already serves them (development, fixed
+    ports), the block uses those — so `flask debit-orders run` or `flask usage sync` in a
+    second terminal talk to the same sandboxes as the running server. Otherwise they are
+    started for the block and stopped after it. Yields the sandboxes started here, or None.
+    """
     if app.config.get("ENV_NAME") == "production" or providers_configured(app.config):
         yield None
+        return
+    ports = sandbox_ports(app.config.get("SANDBOX_BASE_PORT") or 0)
+    if _serving(ports["netcash"]):
+        settings = config_for_running_sandboxes(ports)
+        saved = {key: app.config.get(key) for key in settings}
+        app.config.update(settings)
+        try:
+            yield None
+        finally:
+            app.config.update(saved)
         return
     state_dir = app.config.get("SANDBOX_STATE_DIR")
     sandboxes = start_sandboxes(
         app_base_url=app.config["PUBLIC_BASE_URL"],
         state_dir=Path(state_dir) if state_dir else None,
-        ports=sandbox_ports(app.config.get("SANDBOX_BASE_PORT") or 0),
+        ports=ports,
     )
     saved = {key: app.config.get(key) for key in sandboxes.config}
     sandboxes.apply(app)
