@@ -210,6 +210,11 @@ class ServiceView(ConsoleModelView):
                     "fa fa-history", ".service_timeline", title="Timeline", id_arg="service_id"
                 )
             )
+        actions.append(
+            EndpointLinkRowAction(
+                "fa fa-bar-chart", "usage_watch.service_usage", title="Usage", id_arg="service_id"
+            )
+        )
         return actions
 
     def is_action_allowed(self, name):

@@ -98,6 +98,18 @@ def test_a_service_is_found_by_its_connection_id(client, auth, usage_service):
     assert "No service with id or connection id" in missing.get_data(as_text=True)
 
 
+def test_the_service_list_and_the_customer_page_link_to_the_usage_page(
+    client, auth, usage_service
+):
+    service = usage_service("CT-LINK-01")
+    auth.login("viewer")
+    link = f"/admin/usage_watch/service/{service.id}"
+    assert link in client.get("/admin/services/").get_data(as_text=True)
+    customer_page = client.get(f"/admin/customers/{service.customer_id}/")
+    assert link in customer_page.get_data(as_text=True)
+    assert client.get(link).status_code == 200
+
+
 def test_the_service_usage_page_shows_the_cycles_days_and_percent_of_cap(
     client, auth, usage_service
 ):

@@ -165,6 +165,10 @@ PROVIDER_URL_SETTINGS = (
 )
 
 
+# Sandboxes answer at once: pausing between polls or retries only slows simulations down.
+SANDBOX_PACE = {"PROVIDER_BACKOFF_SECONDS": 0.02}
+
+
 def providers_configured(config) -> bool:
     return any(config.get(name) for name in PROVIDER_URL_SETTINGS)
 
@@ -220,7 +224,7 @@ def sandboxes_unless_configured(app) -> Iterator[Sandboxes | None]:
         return
     ports = sandbox_ports(app.config.get("SANDBOX_BASE_PORT") or 0)
     if _serving(ports["netcash"]):
-        settings = config_for_running_sandboxes(ports)
+        settings = {**config_for_running_sandboxes(ports), **SANDBOX_PACE}
         saved = {key: app.config.get(key) for key in settings}
         app.config.update(settings)
         try:
@@ -229,15 +233,16 @@ def sandboxes_unless_configured(app) -> Iterator[Sandboxes | None]:
             app.config.update(saved)
         return
     state_dir = app.config.get("SANDBOX_STATE_DIR")
-    sandboxes = start_sandboxes(
+    started = start_sandboxes(
         app_base_url=app.config["PUBLIC_BASE_URL"],
         state_dir=Path(state_dir) if state_dir else None,
         ports=ports,
     )
-    saved = {key: app.config.get(key) for key in sandboxes.config}
-    sandboxes.apply(app)
+    settings = {**started.config, **SANDBOX_PACE}
+    saved = {key: app.config.get(key) for key in settings}
+    app.config.update(settings)
     try:
-        yield sandboxes
+        yield started
     finally:
         app.config.update(saved)
-        sandboxes.stop()
+        started.stop()
