@@ -98,9 +98,7 @@ def test_a_service_is_found_by_its_connection_id(client, auth, usage_service):
     assert "No service with id or connection id" in missing.get_data(as_text=True)
 
 
-def test_the_service_list_and_the_customer_page_link_to_the_usage_page(
-    client, auth, usage_service
-):
+def test_the_service_list_and_the_customer_page_link_to_the_usage_page(client, auth, usage_service):
     service = usage_service("CT-LINK-01")
     auth.login("viewer")
     link = f"/admin/usage_watch/service/{service.id}"
