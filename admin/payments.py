@@ -1,7 +1,23 @@
 """Console views of payments, payment methods (masked), Pay Now requests and debit orders:
-read-only; payments are recorded and reversed by the payments domain."""
+read-only; payments are recorded and reversed by the payments domain. Staff with
+`payment_methods:view_full` may reveal a method's details, with a reason (audited)."""
 
-from admin.views import ConsoleModelView, choice_filter, customer_link
+from flask import abort, make_response
+from flask_admin import expose
+from flask_admin.model.template import EndpointLinkRowAction
+from flask_wtf import FlaskForm
+
+from admin.forms import reason_field, show_domain_error
+from admin.views import (
+    ConsoleModelView,
+    choice_filter,
+    customer_link,
+    require_permission,
+    staff_can,
+)
+from app.auth import actor_for_request
+from app.errors import DomainError
+from app.extensions import db
 from app.models import (
     CustomerPaymentMethod,
     DebitOrderBatch,
@@ -18,6 +34,7 @@ from app.models.payments import (
     PAYMENT_REQUEST_STATUSES,
     PAYMENT_STATUSES,
 )
+from app.payment_methods import reveal_payment_details
 
 
 class PaymentView(ConsoleModelView):
@@ -47,6 +64,13 @@ class PaymentView(ConsoleModelView):
     )
     column_formatters = {"customer": customer_link}
     column_default_sort = ("payment_date", True)
+
+
+REVEAL_PERMISSION = "payment_methods:view_full"
+
+
+class RevealDetailsForm(FlaskForm):
+    reason = reason_field("Why you need the full details; recorded in the audit log.")
 
 
 class PaymentMethodView(ConsoleModelView):
@@ -84,6 +108,41 @@ class PaymentMethodView(ConsoleModelView):
         "is_primary",
     )
     column_formatters = {"customer": customer_link}
+
+    def get_list_row_actions(self):
+        actions = list(super().get_list_row_actions())
+        if staff_can(REVEAL_PERMISSION):
+            actions.append(
+                EndpointLinkRowAction(
+                    "fa fa-eye", ".reveal", title="Reveal details", id_arg="method_id"
+                )
+            )
+        return actions
+
+    @expose("/<int:method_id>/reveal", methods=("GET", "POST"))
+    def reveal(self, method_id):
+        """Show a method's full details once, after a reason; the reveal is audited."""
+        require_permission(REVEAL_PERMISSION)
+        method = db.session.get(CustomerPaymentMethod, method_id)
+        if method is None:
+            abort(404)
+        form = RevealDetailsForm()
+        details = None
+        if form.validate_on_submit():
+            try:
+                details = reveal_payment_details(
+                    method, actor=actor_for_request(), reason=form.reason.data
+                )
+                db.session.commit()
+            except DomainError as error:
+                db.session.rollback()
+                show_domain_error(form, error)
+        response = make_response(
+            self.render("admin/payments/reveal.html", method=method, form=form, details=details)
+        )
+        # Revealed details must not stay in a browser or proxy cache.
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 class PaymentRequestView(ConsoleModelView):

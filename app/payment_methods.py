@@ -29,6 +29,7 @@ from app.billing.payment_data import (
     EFT_DISPLAY_NAME,
     card_display_name,
     debit_order_display_name,
+    decrypt_details,
     encrypt_details,
     last_four,
 )
@@ -372,3 +373,46 @@ def deactivate_payment_method(
         remaining = active_methods(method.customer_id)
         if remaining:
             _make_primary(remaining[0], actor=actor, reason=f"{reason} (primary moved)")
+
+
+# Labels of the stored details, in the order a reveal shows them.
+REVEALED_FIELDS = {
+    "bank_name": "Bank",
+    "holder_name": "Account or card holder",
+    "account_number": "Account number",
+    "branch_code": "Branch code",
+    "account_type": "Account type",
+    "token": "Card vault token",
+    "masked_number": "Card number (masked)",
+    "expiry_month": "Expiry month",
+    "expiry_year": "Expiry year",
+}
+
+
+def reveal_payment_details(
+    method: CustomerPaymentMethod, *, actor: Actor, reason: str
+) -> list[tuple[str, str]]:
+    """The decrypted details of a method as (label, value) pairs, for staff allowed to see
+    them (`payment_methods:view_full`, checked by the edge). The reveal is audited with its
+    reason: which fields were shown, never their values."""
+    reason = require_reason(reason)
+    if not method.encrypted_details:
+        raise InvalidInput("This payment method has no stored details to reveal.")
+    details = decrypt_details(method.encrypted_details)
+    order = list(REVEALED_FIELDS)
+    keys = sorted(details, key=lambda key: (order.index(key) if key in order else len(order), key))
+    shown = [
+        (REVEALED_FIELDS.get(key, key.replace("_", " ").capitalize()), str(details[key]))
+        for key in keys
+        if details[key] not in (None, "")
+    ]
+    record_audit(
+        actor=actor,
+        entity=method,
+        action="reveal_payment_details",
+        reason=reason,
+        before=None,
+        after={"revealed_fields": sorted(details)},
+        customer_id=method.customer_id,
+    )
+    return shown
