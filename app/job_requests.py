@@ -103,24 +103,30 @@ def register_request_hooks() -> None:
 REQUEST_JOB_ACTION = "request_job"
 
 
-def request_manual_job(name: str, args: tuple, *, queue: str, actor, reason: str):
-    """Ask for a job by hand (console or API), audited with a reason; it starts once the
-    caller commits and records its own run with trigger source "manual"."""
-    reason = require_reason(reason)
-    request_job(name, *args, queue=queue)
-    # The run row does not exist yet (the job writes it when it starts): the audit row names
-    # the table the run will appear in and carries the job and its arguments.
+def audit_job_request(*, action: str, after: dict, actor, reason: str) -> AuditLog:
+    """The audit row of a job asked for by hand. No run row exists yet (the job writes it
+    when it starts), so the row names the table the run will appear in and carries the
+    job's parameters."""
     entry = AuditLog(
         staff_user_id=actor.staff_user_id,
         actor=actor.label,
         ip_address=actor.ip_address,
         entity_type=CronExecutionLog.__tablename__,
         entity_id=None,
-        action=REQUEST_JOB_ACTION,
-        reason=reason,
+        action=action,
+        reason=require_reason(reason),
         before=None,
-        after={"job": name, "args": list(args), "queue": queue},
+        after=after,
     )
     db.session.add(entry)
     db.session.flush()
     return entry
+
+
+def request_manual_job(name: str, args: tuple, *, queue: str, actor, reason: str) -> AuditLog:
+    """Ask for a job by hand (console or API), audited with a reason; it starts once the
+    caller commits and records its own run with trigger source "manual"."""
+    reason = require_reason(reason)
+    request_job(name, *args, queue=queue)
+    after = {"job": name, "args": list(args), "queue": queue}
+    return audit_job_request(action=REQUEST_JOB_ACTION, after=after, actor=actor, reason=reason)

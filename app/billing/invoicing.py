@@ -24,7 +24,7 @@ from app.billing.money import ZERO, ChargePiece, charge_for_span, split_vat
 from app.billing.numbering import queue_for_numbering
 from app.errors import InvalidInput
 from app.extensions import db
-from app.job_requests import request_job
+from app.job_requests import audit_job_request, request_job
 from app.models import (
     AuditLog,
     CronExecutionLog,
@@ -465,22 +465,12 @@ def request_invoice_run(run_date: date, *, actor: Actor, reason: str) -> AuditLo
     """
     reason = require_reason(reason)
     request_job(INVOICE_RUN_JOB, run_date.isoformat(), "manual", actor.label, queue="billing")
-    # No row exists to audit yet (the job writes the run row when it starts), so the audit
-    # row names the table the run will appear in and carries the run's parameters.
-    entry = AuditLog(
-        staff_user_id=actor.staff_user_id,
-        actor=actor.label,
-        ip_address=actor.ip_address,
-        entity_type=CronExecutionLog.__tablename__,
-        entity_id=None,
+    return audit_job_request(
         action=REQUEST_INVOICE_RUN,
-        reason=reason,
-        before=None,
         after={"job": INVOICE_RUN_JOB, "business_date": run_date.isoformat(), "queue": "billing"},
+        actor=actor,
+        reason=reason,
     )
-    db.session.add(entry)
-    db.session.flush()
-    return entry
 
 
 def requested_invoice_run(request: AuditLog) -> CronExecutionLog | None:

@@ -53,6 +53,22 @@ def provider_client(base_url: str, **options) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=timeout, **options)
 
 
+class ProviderClient:
+    """Base of a client holding one `httpx.Client` (`self.http`): closed with the client,
+    usable as a context manager."""
+
+    http: httpx.Client
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def call_with_retries(
     provider: str,
     send: Callable[[], httpx.Response],

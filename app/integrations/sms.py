@@ -17,6 +17,7 @@ import httpx
 from flask import current_app
 
 from app.integrations.http import (
+    ProviderClient,
     ProviderError,
     ProviderNotConfigured,
     call_with_retries,
@@ -53,7 +54,7 @@ def _describe(error) -> tuple[str, object]:
     return str(error), None
 
 
-class ClickatellClient:
+class ClickatellClient(ProviderClient):
     """Clickatell One API: POST {base}/v1/message, raw API key in `Authorization`."""
 
     provider = "clickatell"
@@ -104,17 +105,8 @@ class ClickatellClient:
         description, code = _describe(body.get("error") or f"HTTP {response.status_code}")
         raise ProviderError(self.provider, description, status=response.status_code, code=code)
 
-    def close(self) -> None:
-        self.http.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-
-class BulkSmsClient:
+class BulkSmsClient(ProviderClient):
     """BulkSMS JSON REST v1: POST {base}/messages with HTTP Basic (token id:secret).
 
     `BULKSMS_BASE_URL` is the API root including its version, as the vendor documents
@@ -159,15 +151,6 @@ class BulkSmsClient:
         if response.status_code == 400:
             raise MessageRejected(self.provider, description, status=400)
         raise ProviderError(self.provider, description, status=response.status_code)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
 
 # --- delivery callbacks -----------------------------------------------------------------

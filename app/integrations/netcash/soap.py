@@ -20,6 +20,7 @@ import httpx
 from flask import current_app
 
 from app.integrations.http import (
+    ProviderClient,
     ProviderError,
     ProviderNotConfigured,
     call_with_retries,
@@ -288,7 +289,7 @@ def _add_mandate_params(service_key: str, request: MandateRequest) -> list[tuple
 # --- the client -------------------------------------------------------------------------------
 
 
-class NetcashClient:
+class NetcashClient(ProviderClient):
     """The NIWS_NIF web service with our service keys. Use inside an app context."""
 
     def __init__(
@@ -302,7 +303,7 @@ class NetcashClient:
         self.ws_url = ws_url
         self._debit_order_key = debit_order_key
         self._account_key = account_key
-        self._http = http
+        self.http = http
 
     @classmethod
     def from_config(cls) -> "NetcashClient":
@@ -317,15 +318,6 @@ class NetcashClient:
             account_key=config.get("NETCASH_ACCOUNT_SERVICE_KEY"),
             http=provider_client(ws_url),
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> "NetcashClient":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     # -- transport --
 
@@ -349,7 +341,7 @@ class NetcashClient:
         headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": f'"{ACTION_PREFIX}{method}"'}
 
         def send() -> httpx.Response:
-            response = self._http.post(self.ws_url, content=envelope, headers=headers)
+            response = self.http.post(self.ws_url, content=envelope, headers=headers)
             if response.status_code == 500 and b"Fault" in response.content:
                 try:
                     soap_body(response.content)
