@@ -131,6 +131,8 @@ class Config:
     MAIL_FROM = os.environ.get("MAIL_FROM", "CircleTel Billing <billing@circletel.co.za>")
     # The invoice e-mail carries the tax invoice PDF (a simulated year leaves it out).
     INVOICE_EMAIL_ATTACH_PDF = os.environ.get("INVOICE_EMAIL_ATTACH_PDF", "1") == "1"
+    # Send queued messages right after the commit that queued them (besides every minute).
+    SEND_NOTIFICATIONS_AFTER_COMMIT = True
     # Sandboxes (development only): where they keep their state, and their first port
     # (netcash, interstellio, clickatell, bulksms, smtp on consecutive ports; 0: any free).
     SANDBOX_STATE_DIR = None

@@ -61,9 +61,14 @@ JOBS: dict[str, Callable] = {
     )
 }
 
-# Jobs that only do ahead of time what is otherwise done on demand, each with the setting
-# that switches it off (e.g. PDFs in tests and simulations: they are rendered on download).
-OPTIONAL_JOBS = {"render_invoice_pdf": "RENDER_PDFS_INLINE"}
+# Jobs asked for after a commit only to do sooner what is otherwise done on demand or on
+# schedule, each with the setting that switches those requests off (e.g. PDFs in tests and
+# simulations: they are rendered on download).
+OPTIONAL_JOBS = {
+    "render_invoice_pdf": "RENDER_PDFS_INLINE",
+    # The sender also runs every minute; a simulation sends once per simulated day instead.
+    "send_notifications": "SEND_NOTIFICATIONS_AFTER_COMMIT",
+}
 
 # A failing job is tried twice more at once; a job whose worker died is retried the same
 # way when RQ's registry clean-up finds it abandoned. The jobs are idempotent.

@@ -57,7 +57,7 @@ def simulate_days(
     invoices_before = _invoice_count()
     db.session.rollback()  # hold no snapshot while the jobs write (SQLite)
     runner = dispatcher().runner
-    with jobs_in_process(), _pdf_rendering(current_app._get_current_object(), render_pdfs):
+    with jobs_in_process(), _simulation_settings(current_app._get_current_object(), render_pdfs):
         for day in _days(first, last):
             for at, request in _day_plan(day, first, last):
                 with clock.frozen_at(clock.business_datetime(day, at)):
@@ -104,12 +104,17 @@ def _invoice_count() -> int:
 
 
 @contextmanager
-def _pdf_rendering(app: Flask, enabled: bool):
-    """PDFs on or off for the simulation only (they are slow; downloads render them): also
-    the invoice e-mails of simulated days go without the PDF attached, unless asked for."""
-    settings = ("RENDER_PDFS_INLINE", "INVOICE_EMAIL_ATTACH_PDF")
+def _simulation_settings(app: Flask, render_pdfs: bool):
+    """Settings for the simulation only: PDFs off unless asked for (they are slow and
+    rendered when first downloaded; invoice e-mails then go without them), and messages
+    sent by the day's sender run rather than after every commit."""
+    settings = {
+        "RENDER_PDFS_INLINE": render_pdfs,
+        "INVOICE_EMAIL_ATTACH_PDF": render_pdfs,
+        "SEND_NOTIFICATIONS_AFTER_COMMIT": False,
+    }
     previous = {key: app.config.get(key, True) for key in settings}
-    app.config.update(dict.fromkeys(settings, enabled))
+    app.config.update(settings)
     try:
         yield
     finally:

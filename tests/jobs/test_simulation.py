@@ -21,7 +21,9 @@ from app.models import (
     CustomerInvoice,
     CustomerService,
     LedgerEntry,
+    Notification,
     PaymentTransaction,
+    UsageHistory,
 )
 from jobs.simulate import simulate_days
 from tests.jobs.conftest import period_coverage_problems
@@ -179,3 +181,35 @@ def test_seed_demo_with_history_simulates_once_and_a_second_run_changes_nothing(
     assert again.exit_code == 0
     assert "Demo data already present" in again.output and "Simulating" not in again.output
     assert _books() == books
+
+
+def test_simulated_days_with_the_sandboxes_sync_usage_weekly_and_send_each_day(
+    seeded_history, sandboxes
+):
+    """A simulated fortnight against the provider sandboxes: usage syncs on days 0 and 7 and
+    the last day, the debit-order runs each day, and the day's messages go out in the day's
+    one sender run (not after every commit), through the sandboxes."""
+    first, last = date(2026, 2, 1), date(2026, 2, 14)
+    summary = simulate_days(first, last, seed=4)
+    assert summary.failures == []
+    runs = Counter(
+        (run.job_name, run.business_date or run.execution_start.date())
+        for run in db.session.scalars(
+            select(CronExecutionLog).where(CronExecutionLog.trigger_source == "simulate")
+        )
+    )
+    usage_days = sorted(day for name, day in runs if name == "usage_sync")
+    assert len(usage_days) == 3  # the first day, a week later and the last day
+    assert sum(1 for name, _ in runs if name == "debit_order_run") == 14
+    sender_runs = [day for name, day in runs if name == "send_notifications"]
+    assert 0 < len(sender_runs) <= 14  # at most once a simulated day
+    assert db.session.scalar(select(func.count(UsageHistory.id))) > 0
+    statuses = Counter(db.session.scalars(select(Notification.status)))
+    assert statuses["queued"] == 0
+    sent_sms = db.session.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.channel == "sms", Notification.status.in_(("sent", "delivered"))
+        )
+    )
+    assert sent_sms == len(sandboxes.clickatell.messages) > 0
+    assert check_books() == []
