@@ -284,22 +284,28 @@ SIMULATED_RETURN_RATE = 0.03
 
 
 def _simulate(first: date, last: date, *, seed: int, pdfs: bool) -> bool:
-    from app.integrations.sandbox import sandboxes_unless_configured
+    from app.integrations.sandbox import SandboxesInUse, sandboxes_unless_configured
     from jobs.simulate import simulate_days
 
     started = time.monotonic()
     days = (last - first).days + 1
     app = current_app._get_current_object()
-    with (
-        sandboxes_unless_configured(app) as running,
-        click.progressbar(length=days, label="Days", show_pos=True) as bar,
-    ):
-        if running is not None:
-            # Some simulated debit orders come back unpaid, as in life (mostly code 02).
-            running.netcash.set_default_return_rate(SIMULATED_RETURN_RATE, seed)
-        summary = simulate_days(
-            first, last, seed=seed, render_pdfs=pdfs, on_day=lambda _day: bar.update(1)
-        )
+    try:
+        with (
+            sandboxes_unless_configured(app, attach=False) as running,
+            click.progressbar(length=days, label="Days", show_pos=True) as bar,
+        ):
+            if running is not None:
+                # Some simulated debit orders come back unpaid, as in life (mostly code 02).
+                running.netcash.set_default_return_rate(SIMULATED_RETURN_RATE, seed)
+            summary = simulate_days(
+                first, last, seed=seed, render_pdfs=pdfs, on_day=lambda _day: bar.update(1)
+            )
+    except SandboxesInUse as error:
+        raise click.ClickException(
+            f"Stop the running server first: {error}. A simulation moves the business "
+            "clock, which the running server and its sandboxes do not share."
+        ) from None
     click.echo(
         f"Simulated {summary.days} days in {time.monotonic() - started:.1f} s: "
         f"{summary.invoices} invoices, {summary.payments} payments "

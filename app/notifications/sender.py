@@ -1,10 +1,14 @@
 """Sending the outbox: queued SMS and e-mail whose time has come (DESIGN §2, §5.10).
 
-Each row is claimed before it is sent, by one conditional UPDATE that counts the attempt
-and pushes `next_attempt_at` a lease ahead, committed before the gateway is called: two
-senders (threads, workers, machines) never send one row twice, and a sender that dies
-mid-send leaves its row to be tried again once the lease is over. The outcome of each
-row commits on its own, so one failure never undoes another row's record.
+Due rows are sent in chunks: SMS as many per gateway request as the gateway takes
+(Clickatell 200, BulkSMS `max_per_request`), e-mail `EMAIL_CHUNK` at a time over one SMTP
+connection per run. A chunk's rows are claimed before they are sent, by one conditional
+UPDATE that counts the attempt and pushes `next_attempt_at` a lease ahead, committed
+before the gateway is called: two senders (threads, workers, machines) never send one row
+twice, and a sender that dies mid-send leaves its rows to be tried again once the lease is
+over. The outcome of each row of a chunk is recorded in one transaction (row by row if
+that fails), and each row's own outcome is its own: one message's failure never fails
+another.
 
 - sent: status "sent", the gateway's message id, `sent_at`;
 - a failure the gateway may get over (unreachable, 5xx, a refused key, no credit): tried
@@ -17,9 +21,11 @@ row commits on its own, so one failure never undoes another row's record.
 
 import logging
 import re
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -28,25 +34,41 @@ from app import clock
 from app.audit import Actor, record_audit, require_reason, snapshot
 from app.errors import Conflict, DomainError
 from app.extensions import db
-from app.integrations.email import Attachment, RecipientRefused, send_email, smtp_configured
+from app.integrations.email import (
+    Attachment,
+    RecipientRefused,
+    build_message,
+    smtp_configured,
+    smtp_session,
+)
 from app.integrations.http import ProviderError, ProviderNotConfigured
-from app.integrations.sms import MessageRejected, sms_client_from_config, sms_configured
+from app.integrations.sms import (
+    MessageRejected,
+    SmsMessage,
+    SmsReceipt,
+    sms_client_from_config,
+    sms_configured,
+)
 from app.models import CustomerInvoice, Notification
 from app.notifications import request_sending
 from app.notifications.text import sms_size
 
 log = logging.getLogger(__name__)
 
-CLAIM_LEASE = timedelta(minutes=10)  # longer than any send: timeouts, retries, a PDF
+CLAIM_LEASE = timedelta(minutes=10)  # longer than any chunk's send: timeouts, retries, PDFs
 RETRY_AFTER = timedelta(minutes=1)
 RETRY_AT_MOST_EVERY = timedelta(hours=1)
 DEFAULT_MAX_ATTEMPTS = 8  # 1+2+4+…+60 minutes: about four hours of outage
 DEFAULT_BATCH = 200
 DEFAULT_MAX_AGE = timedelta(hours=48)
+EMAIL_CHUNK = 50  # e-mails claimed (and their invoice PDFs rendered) at a time
 ONE_TIME_CODE_TEMPLATE = "one_time_code"
 ONE_TIME_CODE_MASK = "******"
 # A code the customer cannot use any more is not worth sending (app.otp: 10 minutes).
 ONE_TIME_CODE_SEND_WINDOW = timedelta(minutes=10)
+
+# What became of one claimed row: sent (the provider's message id) or not (the error).
+Outcome = str | Exception
 
 
 @dataclass
@@ -113,117 +135,203 @@ def retry_delay(attempts: int) -> timedelta:
     return min(RETRY_AFTER * 2 ** max(attempts - 1, 0), RETRY_AT_MOST_EVERY)
 
 
-def due_notification_ids(limit: int, channels: tuple[str, ...], now: datetime) -> list[int]:
-    """Queued rows of the given channels whose next attempt has come, oldest first."""
-    if not channels:
-        return []
-    return list(
-        db.session.scalars(
-            select(Notification.id)
-            .where(
-                Notification.status == "queued",
-                Notification.channel.in_(channels),
-                or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
-            )
-            .order_by(Notification.id)
-            .limit(limit)
-        )
+def _is_due(now: datetime):
+    return (
+        Notification.status == "queued",
+        or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
     )
 
 
-def claim(notification_id: int, now: datetime) -> bool:
-    """Take a due row for this sender: counts the attempt and holds it for CLAIM_LEASE.
+def due_notifications(
+    limit: int, channels: tuple[str, ...], now: datetime
+) -> list[tuple[int, str]]:
+    """(id, channel) of the queued rows of the given channels whose next attempt has come,
+    oldest first."""
+    if not channels:
+        return []
+    rows = db.session.execute(
+        select(Notification.id, Notification.channel)
+        .where(Notification.channel.in_(channels), *_is_due(now))
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    return [(row.id, row.channel) for row in rows]
 
-    One UPDATE whose condition re-checks that the row is still due: of two senders, the
-    second finds it taken (PostgreSQL re-reads the row after the first commits).
+
+def due_notification_ids(limit: int, channels: tuple[str, ...], now: datetime) -> list[int]:
+    """Queued rows of the given channels whose next attempt has come, oldest first."""
+    return [notification_id for notification_id, _ in due_notifications(limit, channels, now)]
+
+
+def claim(notification_ids: Sequence[int], now: datetime) -> list[int]:
+    """Take the rows still due among these for this sender: counts their attempt and holds
+    them for CLAIM_LEASE; returns the ids taken (the caller commits at once).
+
+    One UPDATE whose condition re-checks that each row is still due. On PostgreSQL its
+    rows are first locked in id order, skipping rows another transaction holds (`FOR
+    UPDATE SKIP LOCKED`): two senders never wait on each other nor deadlock, and a row
+    another sender claimed meanwhile is re-read after its commit and found taken. SQLite
+    runs one writer at a time, so the conditional UPDATE alone is enough there.
     """
-    result = db.session.execute(
+    if not notification_ids:
+        return []
+    takeable = (
+        select(Notification.id)
+        .where(Notification.id.in_(notification_ids), *_is_due(now))
+        .order_by(Notification.id)
+        .with_for_update(skip_locked=True)
+    )
+    taken = db.session.scalars(
         update(Notification)
-        .where(
-            Notification.id == notification_id,
-            Notification.status == "queued",
-            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
-        )
+        .where(Notification.id.in_(takeable), *_is_due(now))
         .values(
             attempts=Notification.attempts + 1,
             next_attempt_at=now + CLAIM_LEASE,
             updated_at=now,
         )
+        .returning(Notification.id)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return sorted(taken)
 
 
 def send_due_notifications(limit: int = DEFAULT_BATCH) -> SendResult:
-    """Send up to `limit` due rows of the configured channels; commits row by row."""
+    """Send up to `limit` due rows of the configured channels, chunk by chunk."""
     result = SendResult()
     channels = ready_channels()
     result.expired = skip_stale(channels, clock.now())
-    ids = due_notification_ids(limit, channels, clock.now())
+    due = due_notifications(limit, channels, clock.now())
     db.session.commit()  # hold no snapshot or lock while the gateways are called
-    with ExitStack() as clients:
-        sms_client = None
-        for notification_id in ids:
-            if not claim(notification_id, clock.now()):
-                db.session.commit()
-                result.skipped += 1
-                continue
-            db.session.commit()
-            row = db.session.get(Notification, notification_id)
-            try:
-                if row.template == ONE_TIME_CODE_TEMPLATE and _too_late_for_code(row):
-                    raise MessageRejected("outbox", "the one-time code expired before it was sent")
-                if row.channel == "sms":
-                    if sms_client is None:
-                        sms_client = clients.enter_context(sms_client_from_config())
-                    message_id = _send_sms(sms_client, row)
-                else:
-                    message_id = _send_email(row)
-            except ProviderNotConfigured:
-                db.session.rollback()
-                _release(notification_id)
-                result.skipped += 1
-            except Exception as error:  # one row's trouble never stops the others
-                db.session.rollback()
-                if not isinstance(error, (ProviderError, DomainError)):
-                    log.exception("notification %s could not be sent", notification_id)
-                given_up = _record_failure(notification_id, error)
-                if given_up:
-                    result.failed += 1
-                else:
-                    result.retrying += 1
-                result.failures.append(
-                    {"notification": notification_id, "error": str(error)[:300], "final": given_up}
-                )
-            else:
-                _record_sent(notification_id, message_id)
-                result.sent += 1
-            db.session.commit()
+    sms_ids = [notification_id for notification_id, channel in due if channel == "sms"]
+    email_ids = [notification_id for notification_id, channel in due if channel == "email"]
+    if sms_ids:
+        _send_sms(sms_ids, result)
+    if email_ids:
+        _send_emails(email_ids, result)
     return result
 
 
-def _too_late_for_code(row: Notification) -> bool:
-    return clock.now() - row.created_at > ONE_TIME_CODE_SEND_WINDOW
+def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
-def _send_sms(client, row: Notification) -> str:
-    receipt = client.send(
-        row.recipient,
-        row.body,
-        client_message_id=f"n-{row.id}",
-        unicode=not sms_size(row.body).is_gsm7,
+def _claim_chunk(ids: list[int], result: SendResult) -> list[int]:
+    """Claim and commit; rows another sender took are counted as skipped."""
+    taken = claim(ids, clock.now())
+    db.session.commit()
+    result.skipped += len(ids) - len(taken)
+    return taken
+
+
+def _claimed_rows(ids: list[int]) -> list[Notification]:
+    return list(
+        db.session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(ids))
+            .order_by(Notification.id)
+            .execution_options(populate_existing=True)
+        )
     )
-    return receipt.message_id
 
 
-def _send_email(row: Notification) -> str:
+def _unexpected(error: Exception, what: str) -> None:
+    """Log an error that is not a provider's or a domain refusal (a bug), with its trace."""
+    if not isinstance(error, (ProviderError, DomainError)):
+        log.error("%s could not be sent", what, exc_info=error)
+
+
+def _send_sms(ids: list[int], result: SendResult) -> None:
+    """The due SMS, one gateway request per chunk of claimed rows."""
+    try:
+        client = sms_client_from_config()
+    except ProviderNotConfigured:
+        result.skipped += len(ids)
+        return
+    with client:
+        for chunk in _chunks(ids, client.max_per_request):
+            taken = _claim_chunk(chunk, result)
+            if not taken:
+                continue
+            outcomes: dict[int, Outcome] = {}
+            sending: list[tuple[int, SmsMessage]] = []
+            for row in _claimed_rows(taken):
+                if _too_late_for_code(row):
+                    outcomes[row.id] = _code_expired()
+                    continue
+                message = SmsMessage(
+                    row.recipient,
+                    row.body,
+                    client_message_id=f"n-{row.id}",
+                    unicode=not sms_size(row.body).is_gsm7,
+                )
+                sending.append((row.id, message))
+            db.session.commit()  # no snapshot held while the gateway is called
+            if sending:
+                try:
+                    answers = client.send_many([message for _, message in sending])
+                except Exception as error:  # the request as a whole: every message of it
+                    _unexpected(error, f"{len(sending)} SMS")
+                    answers = [error] * len(sending)
+                for (notification_id, _), answer in zip(sending, answers, strict=True):
+                    outcomes[notification_id] = (
+                        answer.message_id if isinstance(answer, SmsReceipt) else answer
+                    )
+            _record_outcomes(outcomes, result)
+
+
+def _send_emails(ids: list[int], result: SendResult) -> None:
+    """The due e-mails over one SMTP connection, claimed EMAIL_CHUNK at a time."""
+    with ExitStack() as stack:
+        try:
+            smtp = stack.enter_context(smtp_session())
+        except ProviderNotConfigured:
+            result.skipped += len(ids)
+            return
+        for chunk in _chunks(ids, EMAIL_CHUNK):
+            taken = _claim_chunk(chunk, result)
+            if not taken:
+                continue
+            outcomes: dict[int, Outcome] = {}
+            sending: list[tuple[int, EmailMessage]] = []
+            for row in _claimed_rows(taken):
+                try:
+                    if _too_late_for_code(row):
+                        raise _code_expired()
+                    sending.append((row.id, _email_message(row)))
+                except Exception as error:  # one row's trouble never stops the others
+                    _unexpected(error, f"notification {row.id}")
+                    outcomes[row.id] = error
+            db.session.commit()  # the invoice PDFs rendered for these messages are kept
+            for notification_id, message in sending:
+                try:
+                    outcomes[notification_id] = smtp.send(message)
+                except Exception as error:
+                    _unexpected(error, f"notification {notification_id}")
+                    outcomes[notification_id] = error
+            _record_outcomes(outcomes, result)
+
+
+def _too_late_for_code(row: Notification) -> bool:
+    return (
+        row.template == ONE_TIME_CODE_TEMPLATE
+        and clock.now() - row.created_at > ONE_TIME_CODE_SEND_WINDOW
+    )
+
+
+def _code_expired() -> MessageRejected:
+    return MessageRejected("outbox", "the one-time code expired before it was sent")
+
+
+def _email_message(row: Notification) -> EmailMessage:
     attachments = ()
     # A simulated year can leave the PDFs out (they are rendered when first downloaded).
     if row.template == "invoice_generated" and current_app.config.get(
         "INVOICE_EMAIL_ATTACH_PDF", True
     ):
-        attachments = (_invoice_attachment(row),)
-    return send_email(
+        with db.session.begin_nested():  # a PDF that fails undoes only its own changes
+            attachments = (_invoice_attachment(row),)
+    return build_message(
         to=row.recipient, subject=row.subject or "", body=row.body, attachments=attachments
     )
 
@@ -242,6 +350,61 @@ def _invoice_attachment(row: Notification) -> Attachment:
     )
 
 
+# --- recording outcomes -----------------------------------------------------------------
+
+
+def _record_outcomes(outcomes: dict[int, Outcome], result: SendResult) -> None:
+    """Record a chunk's outcomes in one transaction; should that fail, row by row (a row
+    whose record fails is logged and tried again once its lease is over)."""
+    ids = sorted(outcomes)
+    try:
+        rows = _locked_rows(ids)
+        tally = [
+            _apply(rows[notification_id], outcomes[notification_id]) for notification_id in ids
+        ]
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("recording %d notifications at once failed; recording each", len(ids))
+        tally = []
+        for notification_id in ids:
+            try:
+                tally.append(_apply(_locked(notification_id), outcomes[notification_id]))
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                log.exception("notification %s: its outcome was not recorded", notification_id)
+    for kind, failure in tally:
+        setattr(result, kind, getattr(result, kind) + 1)
+        if failure:
+            result.failures.append(failure)
+
+
+def _apply(row: Notification, outcome: Outcome) -> tuple[str, dict | None]:
+    """Record one row's outcome (unflushed); returns the SendResult count it adds to and
+    the failure to report, if any."""
+    if isinstance(outcome, ProviderNotConfigured):
+        _release(row)
+        return "skipped", None
+    if isinstance(outcome, Exception):
+        given_up = _record_failure(row, outcome)
+        failure = {"notification": row.id, "error": str(outcome)[:300], "final": given_up}
+        return ("failed" if given_up else "retrying"), failure
+    _record_sent(row, outcome)
+    return "sent", None
+
+
+def _locked_rows(ids: list[int]) -> dict[int, Notification]:
+    rows = db.session.scalars(
+        select(Notification)
+        .where(Notification.id.in_(ids))
+        .order_by(Notification.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {row.id: row for row in rows}
+
+
 def _locked(notification_id: int) -> Notification:
     return db.session.scalars(
         select(Notification)
@@ -251,9 +414,8 @@ def _locked(notification_id: int) -> Notification:
     ).one()
 
 
-def _record_sent(notification_id: int, message_id: str) -> None:
+def _record_sent(row: Notification, message_id: str) -> None:
     """Sent. A delivery callback may have come first: it is never undone."""
-    row = _locked(notification_id)
     if row.status == "queued":
         row.status = "sent"
     row.provider_message_id = message_id
@@ -261,12 +423,10 @@ def _record_sent(notification_id: int, message_id: str) -> None:
     row.next_attempt_at = None
     row.last_error = None
     _forget_code(row)
-    db.session.flush()
 
 
-def _record_failure(notification_id: int, error: Exception) -> bool:
+def _record_failure(row: Notification, error: Exception) -> bool:
     """Count a failed attempt; returns True when the row is given up (status failed)."""
-    row = _locked(notification_id)
     message = str(error)[:2000]
     if row.status != "queued":
         return False
@@ -279,21 +439,18 @@ def _record_failure(notification_id: int, error: Exception) -> bool:
         row.status = "failed"
         row.next_attempt_at = None
         _forget_code(row)
-        log.warning("notification %s failed for good: %s", notification_id, message)
+        log.warning("notification %s failed for good: %s", row.id, message)
     else:
         row.next_attempt_at = clock.now() + retry_delay(row.attempts)
-        log.info("notification %s: attempt %s failed (%s)", notification_id, row.attempts, message)
-    db.session.flush()
+        log.info("notification %s: attempt %s failed (%s)", row.id, row.attempts, message)
     return final
 
 
-def _release(notification_id: int) -> None:
+def _release(row: Notification) -> None:
     """Give a claimed row back untouched (its provider is no longer configured)."""
-    row = _locked(notification_id)
     if row.status == "queued":
         row.attempts = max(row.attempts - 1, 0)
         row.next_attempt_at = None
-    db.session.flush()
 
 
 def _forget_code(row: Notification) -> None:

@@ -16,6 +16,7 @@ from app.integrations.sandbox import (
     SANDBOX_CREDENTIALS,
     providers_configured,
     sandbox_ports,
+    sandboxes_unless_configured,
 )
 from config import DevelopmentConfig, ProductionConfig
 
@@ -164,3 +165,30 @@ def test_an_unreachable_provider_gives_provider_unavailable(app):
         pytest.raises(ProviderUnavailable, match="unreachable"),
     ):
         call_with_retries("nowhere", lambda: client.get("/"), attempts=2, backoff=0.01)
+
+
+@pytest.fixture
+def served_sandbox_port(app, monkeypatch):
+    """Something listening where the sandboxes' first port is (a running `flask serve`)."""
+    listener = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyProvider)
+    monkeypatch.setitem(app.config, "SANDBOX_BASE_PORT", listener.server_port)
+    yield listener.server_port
+    listener.server_close()
+
+
+def test_commands_next_to_a_running_server_use_its_sandboxes(app, served_sandbox_port):
+    with sandboxes_unless_configured(app) as started:
+        assert started is None  # nothing started here
+        assert app.config["NETCASH_WS_URL"].startswith(f"http://127.0.0.1:{served_sandbox_port}/")
+        assert app.config["INTERSTELLIO_IDENTITY_URL"].endswith(f":{served_sandbox_port + 1}")
+        assert app.config["SMTP_PORT"] == served_sandbox_port + 4
+    assert app.config["NETCASH_WS_URL"] is None  # pointed back afterwards
+
+
+def test_a_simulation_refuses_to_run_next_to_a_running_server(app, served_sandbox_port):
+    result = app.test_cli_runner().invoke(
+        args=["billing", "simulate", "--from", "2026-02-01", "--to", "2026-02-02"]
+    )
+    assert result.exit_code == 1
+    assert "Stop the running server first" in result.output
+    assert app.config["NETCASH_WS_URL"] is None

@@ -209,8 +209,12 @@ def config_for_running_sandboxes(ports: dict[str, int]) -> dict:
     return settings
 
 
+class SandboxesInUse(RuntimeError):
+    """Another process (a running `flask serve`) serves the sandboxes on their ports."""
+
+
 @contextmanager
-def sandboxes_unless_configured(app) -> Iterator[Sandboxes | None]:
+def sandboxes_unless_configured(app, *, attach: bool = True) -> Iterator[Sandboxes | None]:
     """Run a block with the app pointed at the provider sandboxes, unless providers are
     configured (or the app runs in production, which never talks to sandboxes).
 
@@ -218,12 +222,20 @@ def sandboxes_unless_configured(app) -> Iterator[Sandboxes | None]:
     ports), the block uses those — so `flask debit-orders run` or `flask usage sync` in a
     second terminal talk to the same sandboxes as the running server. Otherwise they are
     started for the block and stopped after it. Yields the sandboxes started here, or None.
+
+    `attach=False` (the simulation) refuses running sandboxes with `SandboxesInUse`: they
+    live on the real business date, while a simulation moves its own clock.
     """
     if app.config.get("ENV_NAME") == "production" or providers_configured(app.config):
         yield None
         return
     ports = sandbox_ports(app.config.get("SANDBOX_BASE_PORT") or 0)
     if _serving(ports["netcash"]):
+        if not attach:
+            raise SandboxesInUse(
+                f"the provider sandboxes are already served on port {ports['netcash']} and "
+                "following (is `make run` running?)"
+            )
         settings = {**config_for_running_sandboxes(ports), **SANDBOX_PACE}
         saved = {key: app.config.get(key) for key in settings}
         app.config.update(settings)

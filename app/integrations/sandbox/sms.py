@@ -1,9 +1,13 @@
 """SMS gateway sandboxes: Clickatell One API and BulkSMS JSON REST v1 (integrations.md §3).
 
-Each accepts messages the way its gateway does (Clickatell: the raw API key in
-`Authorization`, numbers as digits only; BulkSMS: HTTP Basic with the token id and secret,
-E.164 numbers), records them in `messages`, and a moment later posts the delivery
-callback the gateway would post to our webhook:
+Each accepts messages the way its gateway does, one or many per request (Clickatell: the
+raw API key in `Authorization`, numbers as digits only, up to 200 `messages`, answered 202
+when all are accepted, 207 when some are, 400 when none is; BulkSMS: HTTP Basic with the
+token id and secret, E.164 numbers, one SubmissionEntry or an array of them, refused as a
+whole (400) when one is bad, else answered 201 with an array of Message objects), records
+each message in `messages` and each send request in `requests` (`{"path", "messages"
+(how many it carried), "status"}`), and a moment later posts, for each message, the
+delivery callback the gateway would post to our webhook:
 - Clickatell: `{"integrationId", "integrationName", "event": {"messageStatusUpdate":
   [{"channel", "timestamp" (ms), "statusCode", "status", "messageId", "clientMessageId"}]}}`
   to `{app}/api/webhooks/sms/clickatell?secret=…` (DEVICE_ACK, or DELIVERY_FAILURE);
@@ -41,6 +45,7 @@ DEFAULT_CALLBACK_DELAY = 0.5  # seconds between a send and its delivery callback
 CALLBACK_ATTEMPTS = 3
 KEPT_MESSAGES = 500  # what a state file keeps across restarts
 INTERNATIONAL_DIGITS = re.compile(r"^[1-9][0-9]{7,14}$")  # E.164 without the "+"
+MAX_BULKSMS_ENTRIES = 30_000  # per request (integrations.md §3.3)
 
 
 def _json_response(body, status: int = 200) -> Response:
@@ -82,6 +87,7 @@ class _SmsGatewaySandbox:
         self._worker: threading.Thread | None = None
         self.gateway = _Gateway()
         self.messages: list[dict] = self._load_state()
+        self.requests: list[dict] = []
         self.callbacks: list[dict] = []
         self.url_map = Map(self.rules() + [Rule("/sandbox/messages", endpoint="list_messages")])
 
@@ -94,6 +100,7 @@ class _SmsGatewaySandbox:
         """Forget messages, callbacks and instructions (between tests)."""
         with self._lock:
             self.messages.clear()
+            self.requests.clear()
             self.callbacks.clear()
             self._pending.clear()
             self.gateway = _Gateway()
@@ -137,8 +144,11 @@ class _SmsGatewaySandbox:
             with self._lock:
                 injected = self.gateway.failures.pop(0) if self.gateway.failures else None
             if injected is not None:
-                return self.error_response(injected, "Injected failure (sandbox)")
-            return getattr(self, endpoint)(request, **values)
+                response = self.error_response(injected, "Injected failure (sandbox)")
+            else:
+                response = getattr(self, endpoint)(request, **values)
+            self._log_request(request, response)
+            return response
         except NotFound:
             return self.error_response(404, "Not found")
         except HTTPException as error:
@@ -147,12 +157,23 @@ class _SmsGatewaySandbox:
     def error_response(self, status: int, description: str) -> Response:
         raise NotImplementedError
 
+    def message_count(self, body) -> int:
+        """How many messages a send request's JSON body carries."""
+        raise NotImplementedError
+
     # --- recording and callbacks --------------------------------------------------------
 
+    def _log_request(self, request: Request, response: Response) -> None:
+        count = self.message_count(request.get_json(silent=True))
+        with self._lock:
+            self.requests.append(
+                {"path": request.path, "messages": count, "status": response.status_code}
+            )
+
     def _record(self, message: dict) -> None:
+        """Keep a sent message (the state file is written once per request)."""
         with self._lock:
             self.messages.append(message)
-        self._save_state()
 
     def _schedule(self, payload) -> None:
         url = (
@@ -250,6 +271,10 @@ class ClickatellSandbox(_SmsGatewaySandbox):
             {"messages": [], "error": {"code": status, "description": description}}, status
         )
 
+    def message_count(self, body) -> int:
+        messages = body.get("messages") if isinstance(body, dict) else None
+        return len(messages) if isinstance(messages, list) else 0
+
     def send_messages(self, request: Request) -> Response:
         if request.headers.get("Authorization") != self.context.credentials["CLICKATELL_API_KEY"]:
             return self.error_response(401, "Invalid or missing Integration API Key")
@@ -258,6 +283,7 @@ class ClickatellSandbox(_SmsGatewaySandbox):
         if not isinstance(messages, list) or not 1 <= len(messages) <= 200:
             return self.error_response(400, "Expected 1 to 200 messages")
         answers = [self._accept(message) for message in messages]
+        self._save_state()
         accepted = sum(answer["accepted"] for answer in answers)
         status = 202 if accepted == len(answers) else 400 if accepted == 0 else 207
         return _json_response({"messages": answers, "error": None}, status)
@@ -348,24 +374,39 @@ class BulkSmsSandbox(_SmsGatewaySandbox):
             and authorization.password == credentials["BULKSMS_TOKEN_SECRET"]
         )
 
+    def message_count(self, body) -> int:
+        if isinstance(body, list):
+            return len(body)
+        return 1 if isinstance(body, dict) else 0
+
     def send_messages(self, request: Request) -> Response:
+        """One SubmissionEntry or an array; one bad entry refuses the whole request."""
         if not self._authorised(request.authorization):
             return self.error_response(401, "Invalid credentials")
         body = request.get_json(silent=True)
         entries = body if isinstance(body, list) else [body]
-        sent = []
-        for entry in entries:
+        if not entries:
+            return self.error_response(400, "No messages to send")
+        if len(entries) > MAX_BULKSMS_ENTRIES:
+            return self.error_response(400, f"At most {MAX_BULKSMS_ENTRIES} messages per request")
+        accepted = []
+        for index, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("body"), str):
-                return self.error_response(400, "Each entry needs a 'to' and a 'body'")
+                return self.error_response(400, f"Entry {index}: needs a 'to' and a 'body'")
             recipients = entry.get("to")
             recipients = recipients if isinstance(recipients, list) else [recipients]
             for to in recipients:
                 if not isinstance(to, str) or not INTERNATIONAL_DIGITS.match(to.removeprefix("+")):
-                    return self.error_response(400, f"Invalid destination address {to!r}")
+                    return self.error_response(
+                        400, f"Entry {index}: Invalid destination address {to!r}"
+                    )
             if entry.get("encoding", "TEXT") not in ("TEXT", "UNICODE", "BINARY"):
-                return self.error_response(400, "encoding must be TEXT, UNICODE or BINARY")
-            for to in recipients:
-                sent.append(self._accept(entry, to))
+                return self.error_response(
+                    400, f"Entry {index}: encoding must be TEXT, UNICODE or BINARY"
+                )
+            accepted.extend((entry, to) for to in recipients)
+        sent = [self._accept(entry, to) for entry, to in accepted]
+        self._save_state()
         return _json_response(sent, 201)
 
     def _accept(self, entry: dict, to: str) -> dict:

@@ -2,8 +2,10 @@
 
 `messages` holds them parsed (`email.message.EmailMessage`, attachments included); with a
 state directory (`make run`) each is also written to `<state_dir>/mail/*.eml`, where any
-mail program opens it. `fail_next(n)` answers the next n messages with a temporary
-refusal (451), as a busy server would.
+mail program opens it. `connections` counts the SMTP connections made to it (since it
+started or was reset). `fail_next(n)` answers the next n messages with a temporary
+refusal (451), as a busy server would; `refuse_recipient(address)` refuses that address
+for good (550), as a server with no such mailbox would.
 """
 
 import email
@@ -29,6 +31,11 @@ class _AnyPortController(Controller):
         self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
 
+    def factory(self):
+        """One SMTP protocol object per connection: counted by the sink."""
+        self.handler.connection_opened()
+        return super().factory()
+
 
 class SmtpSink:
     """Accepts mail for anyone and keeps it (in memory, and as .eml files for `make run`)."""
@@ -37,7 +44,9 @@ class SmtpSink:
         self.context = context
         self.messages: list[EmailMessage] = []
         self.envelopes: list[dict] = []  # MAIL FROM / RCPT TO as the server saw them
+        self.connections = 0
         self._failures = 0
+        self._refused: set[str] = set()
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._controller: _AnyPortController | None = None
@@ -46,6 +55,8 @@ class SmtpSink:
         """Listen on host:port (0: any free port); returns the port."""
         self._controller = _AnyPortController(self, hostname=host, port=port)
         self._controller.start()
+        with self._lock:
+            self.connections = 0  # the controller's own check that the server is up
         return self._controller.port
 
     def stop(self) -> None:
@@ -57,15 +68,35 @@ class SmtpSink:
         with self._lock:
             self.messages.clear()
             self.envelopes.clear()
+            self.connections = 0
             self._failures = 0
+            self._refused.clear()
+
+    def connection_opened(self) -> None:
+        with self._lock:
+            self.connections += 1
 
     def fail_next(self, count: int) -> None:
         """Refuse the next `count` messages with "451 try again later"."""
         with self._lock:
             self._failures += count
 
+    def refuse_recipient(self, address: str) -> None:
+        """Answer RCPT TO for `address` with "550 no such mailbox"."""
+        with self._lock:
+            self._refused.add(address.lower())
+
     def config(self, host: str, port: int) -> dict:
         return {"SMTP_HOST": host, "SMTP_PORT": port, "SMTP_STARTTLS": False}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        """aiosmtpd hook: one recipient."""
+        with self._lock:
+            refused = address.lower() in self._refused
+        if refused:
+            return "550 5.1.1 Recipient address rejected: no such mailbox (sandbox)"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         """aiosmtpd hook: one message received."""
