@@ -26,7 +26,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade
-	# First run only: seed, then simulate a year of invoices and payments (about a minute).
+	# First run only: seed, then simulate a year of billing, collections and messages (minutes).
 	$(BIN)/flask seed-demo --history-months 12
 	@echo "Console: http://127.0.0.1:$(PORT)/admin   Portal: http://127.0.0.1:$(PORT)/"
 	$(BIN)/flask serve --host 127.0.0.1 --port $(PORT)
