@@ -3,7 +3,8 @@
 Thin (DESIGN §2, §6): it runs `send_due_notifications` and records the run. A pass with
 nothing to send (no due rows, or no configured provider for them) records nothing, so the
 every-minute schedule does not fill the job log with empty runs. Idempotent: rows are
-claimed one by one, so a second sender at the same time sends nothing twice.
+claimed chunk by chunk (skipping rows another sender holds) and committed as claimed
+before anything is sent, so a second sender at the same time sends nothing twice.
 """
 
 from app import clock

@@ -2,13 +2,13 @@
 
 Due rows are sent in chunks: SMS as many per gateway request as the gateway takes
 (Clickatell 200, BulkSMS `max_per_request`), e-mail `EMAIL_CHUNK` at a time over one SMTP
-connection per run. A chunk's rows are claimed before they are sent, by one conditional
-UPDATE that counts the attempt and pushes `next_attempt_at` a lease ahead, committed
-before the gateway is called: two senders (threads, workers, machines) never send one row
-twice, and a sender that dies mid-send leaves its rows to be tried again once the lease is
-over. The outcome of each row of a chunk is recorded in one transaction (row by row if
-that fails), and each row's own outcome is its own: one message's failure never fails
-another.
+session per run (`app.integrations.email.smtp_session`). A chunk's rows are claimed
+before they are sent, by one conditional UPDATE that counts each row's attempt and pushes
+its `next_attempt_at` a lease ahead, committed before the gateway is called: two senders
+(threads, workers, machines) never send one row twice, and a sender that dies mid-send
+leaves its rows to be tried again once the lease is over. The outcomes of a chunk's rows
+are recorded in one transaction (row by row should that fail), each row's its own: one
+message's failure never fails another.
 
 - sent: status "sent", the gateway's message id, `sent_at`;
 - a failure the gateway may get over (unreachable, 5xx, a refused key, no credit): tried
@@ -59,7 +59,8 @@ CLAIM_LEASE = timedelta(minutes=10)  # longer than any chunk's send: timeouts, r
 RETRY_AFTER = timedelta(minutes=1)
 RETRY_AT_MOST_EVERY = timedelta(hours=1)
 DEFAULT_MAX_ATTEMPTS = 8  # 1+2+4+…+60 minutes: about four hours of outage
-DEFAULT_BATCH = 200
+# Messages per run: a minute's worth in production; a simulated day's in a simulation.
+DEFAULT_BATCH = 1000
 DEFAULT_MAX_AGE = timedelta(hours=48)
 EMAIL_CHUNK = 50  # e-mails claimed (and their invoice PDFs rendered) at a time
 ONE_TIME_CODE_TEMPLATE = "one_time_code"
