@@ -35,7 +35,9 @@ def test_card_security_code_is_never_stored(app):
         encrypt_details({"card_number": "4242424242424242", "CVV": "123"})
 
 
-def test_rotation_moves_tokens_to_the_newest_key_and_old_keys_can_go(app, make_customer):
+@pytest.fixture
+def method(app, make_customer):
+    """A debit-order method whose bank details are stored encrypted."""
     customer = make_customer()
     method = CustomerPaymentMethod(
         customer_id=customer.id,
@@ -47,6 +49,10 @@ def test_rotation_moves_tokens_to_the_newest_key_and_old_keys_can_go(app, make_c
     )
     db.session.add(method)
     db.session.commit()
+    return method
+
+
+def test_rotation_moves_tokens_to_the_newest_key_and_old_keys_can_go(app, method):
     old_key = app.config["PAYMENT_DATA_KEYS"]
     new_key = Fernet.generate_key().decode()
     app.config["PAYMENT_DATA_KEYS"] = f"{new_key},{old_key}"
@@ -62,18 +68,7 @@ def test_rotation_moves_tokens_to_the_newest_key_and_old_keys_can_go(app, make_c
         app.config["PAYMENT_DATA_KEYS"] = old_key
 
 
-def test_flask_keys_rotate_re_encrypts_and_refuses_when_a_key_is_missing(app, make_customer):
-    customer = make_customer()
-    method = CustomerPaymentMethod(
-        customer_id=customer.id,
-        method_type="debit_order",
-        display_name=debit_order_display_name("FNB", BANK["account_number"]),
-        last_four="1234",
-        encrypted_details=encrypt_details(BANK),
-        is_primary=True,
-    )
-    db.session.add(method)
-    db.session.commit()
+def test_flask_keys_rotate_re_encrypts_and_refuses_when_a_key_is_missing(app, method):
     old_key = app.config["PAYMENT_DATA_KEYS"]
     new_key = Fernet.generate_key().decode()
     runner = app.test_cli_runner()
