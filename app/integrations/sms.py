@@ -19,6 +19,7 @@ error to each message it and the requests after it carried, so the caller still 
 which messages were sent.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -97,7 +98,7 @@ def _in_parts(
     return results
 
 
-class SmsClient(ProviderClient):
+class SmsClient(ProviderClient, ABC):
     """What both gateways' clients offer: `send_many`, and `send` for one message."""
 
     provider: str
@@ -120,9 +121,9 @@ class SmsClient(ProviderClient):
             raise result
         return result
 
+    @abstractmethod
     def _submit(self, messages: Sequence[SmsMessage]) -> list[SmsResult]:
         """One request carrying these messages (at most `max_per_request`)."""
-        raise NotImplementedError
 
 
 class ClickatellClient(SmsClient):

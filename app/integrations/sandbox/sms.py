@@ -29,6 +29,7 @@ import ssl
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC
 
@@ -76,7 +77,7 @@ class _Gateway:
     failing_numbers: set[str] = field(default_factory=set)  # digits only
 
 
-class _SmsGatewaySandbox:
+class _SmsGatewaySandbox(ABC):
     """Shared machinery: recording, failure injection and the callback sender."""
 
     name = "sms"
@@ -102,8 +103,9 @@ class _SmsGatewaySandbox:
 
     # --- the app settings and test controls -----------------------------------------
 
+    @abstractmethod
     def rules(self) -> list[Rule]:
-        raise NotImplementedError
+        """The gateway's routes (its send endpoint and whatever else it serves)."""
 
     def reset(self) -> None:
         """Forget messages, callbacks and instructions (between tests)."""
@@ -163,12 +165,13 @@ class _SmsGatewaySandbox:
         except HTTPException as error:
             return self.error_response(error.code or 500, error.description or "error")
 
+    @abstractmethod
     def error_response(self, status: int, description: str) -> Response:
-        raise NotImplementedError
+        """An error in the gateway's own error format."""
 
+    @abstractmethod
     def message_count(self, body) -> int:
         """How many messages a send request's JSON body carries."""
-        raise NotImplementedError
 
     # --- recording and callbacks --------------------------------------------------------
 
