@@ -116,12 +116,14 @@ def register_blueprints(app: Flask) -> None:
     from app.api.webhooks_netcash import netcash_webhooks
     from app.api.webhooks_sms import sms_webhooks
     from app.auth import register_auth
+    from app.portal import portal
 
     register_auth(app)
     register_api(app)
     app.register_blueprint(sms_webhooks)
     app.register_blueprint(netcash_webhooks)
     app.register_blueprint(pay)
+    app.register_blueprint(portal)
 
     @app.route("/")
     def index():

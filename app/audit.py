@@ -34,6 +34,11 @@ class Actor:
     def for_staff(cls, user, ip_address: str | None = None) -> "Actor":
         return cls(label=user.email, staff_user_id=user.id, ip_address=ip_address)
 
+    @classmethod
+    def for_customer(cls, customer, ip_address: str | None = None) -> "Actor":
+        """A customer acting on their own account in the portal (audited by account number)."""
+        return cls(label=f"customer {customer.account_number}", ip_address=ip_address)
+
 
 def snapshot(obj) -> dict:
     """The row's column values as JSON-safe data, without secrets."""

@@ -222,6 +222,10 @@ def load_principal(user_id: str):
         if user is None or not user.is_active or str(user.session_version) != version:
             return None
         return StaffPrincipal(user)
+    if kind == "customer":
+        from app.customer_accounts import load_customer_principal
+
+        return load_customer_principal(rest)
     return None
 
 
@@ -240,16 +244,16 @@ class StaffLoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
-def _submitted_email() -> str:
+def submitted_email() -> str:
     return (request.form.get("email") or "").strip().lower() or request.remote_addr
 
 
-def _failed_login(response) -> bool:
+def failed_login(response) -> bool:
     # Only failed attempts count against the limit; a successful login redirects.
     return response.status_code != 302
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None, default: str) -> str:
     """Only same-site paths are followed after login (no open redirect)."""
     if (
         target
@@ -258,18 +262,18 @@ def _safe_next(target: str | None) -> str:
         and not urlsplit(target).netloc
     ):
         return target
-    return url_for("admin.index")
+    return default
 
 
 @staff_auth.route("/admin/login", methods=["GET", "POST"])
 @limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_failed_login
+    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=failed_login
 )
 @limiter.limit(
     lambda: current_app.config["LOGIN_RATE_LIMIT"],
     methods=["POST"],
-    key_func=_submitted_email,
-    deduct_when=_failed_login,
+    key_func=submitted_email,
+    deduct_when=failed_login,
     scope="staff-login-email",
 )
 def login():
@@ -283,7 +287,7 @@ def login():
             login_user(StaffPrincipal(user))
             session["staff_login_at"] = clock.now().timestamp()
             db.session.commit()
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next"), url_for("admin.index")))
         flash("Wrong e-mail or password.", "error")
         return render_template("auth/staff_login.html", form=form), 401
     status = 400 if request.method == "POST" else 200

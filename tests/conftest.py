@@ -244,6 +244,49 @@ def auth(client, make_staff):
     return AuthActions(client, make_staff)
 
 
+class PortalAuth:
+    """Register a customer's portal login and log in with it, as the customer would."""
+
+    def __init__(self, client, make_customer):
+        self._client = client
+        self._make_customer = make_customer
+        self.customer = None
+        self._registered: set[int] = set()
+
+    def register(self, customer=None, password=TEST_PASSWORD):
+        customer = customer or self._make_customer()
+        response = self._client.post(
+            "/register",
+            data={
+                "email": customer.email,
+                "account_number": customer.account_number,
+                "password": password,
+                "password_confirm": password,
+            },
+        )
+        assert response.status_code == 302, response.data[:500]
+        self._registered.add(customer.id)
+        return customer
+
+    def login(self, customer=None, password=TEST_PASSWORD, *, register=True):
+        """Log `customer` (a new one when None) in; registers the portal login first."""
+        customer = customer or self._make_customer()
+        if register and customer.id not in self._registered:
+            self.register(customer, password)
+        response = self._client.post("/login", data={"email": customer.email, "password": password})
+        assert response.status_code == 302, response.data[:500]
+        self.customer = customer
+        return customer
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def portal_auth(client, make_customer):
+    return PortalAuth(client, make_customer)
+
+
 @contextmanager
 def pg_connection(database: str = TEST_DB_NAME):
     """A raw psycopg connection to this run's database (for concurrency tests)."""

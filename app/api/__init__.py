@@ -5,11 +5,13 @@ X-CSRFToken header (Flask-WTF's CSRFProtect checks it before any view runs)."""
 from flask import Blueprint, Flask, jsonify
 
 from app.api.admin import admin_api
+from app.api.dashboard import dashboard_api
 from app.api.errors import register_error_handlers, register_unrouted_error_handlers
 from app.api.openapi import openapi_document
 
 api = Blueprint("api", __name__, url_prefix="/api")
 api.register_blueprint(admin_api)
+api.register_blueprint(dashboard_api)
 register_error_handlers(api)
 
 

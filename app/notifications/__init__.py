@@ -30,10 +30,11 @@ from app.notifications.text import MAX_SMS_SEGMENTS, sms_number, sms_size, to_gs
 
 log = logging.getLogger(__name__)
 
-ALWAYS_SENT_TEMPLATES = frozenset({"one_time_code"})
+ALWAYS_SENT_TEMPLATES = frozenset({"one_time_code", "password_reset"})
 SMS_ONLY_TEMPLATES = frozenset({"one_time_code"})
-# Never stored beside the message: the one-time code is in the SMS body only until sent.
-SECRET_CONTEXT_KEYS = frozenset({"code"})
+EMAIL_ONLY_TEMPLATES = frozenset({"password_reset"})
+# Never stored beside the message: the one-time code and the reset link are in the body only.
+SECRET_CONTEXT_KEYS = frozenset({"code", "reset_url"})
 SEND_JOB = "send_notifications"
 SUBJECT_LENGTH = 255  # notifications.subject
 # Decimal context values are amounts of money, except these.
@@ -108,7 +109,9 @@ def queue_notification(
     always = template in ALWAYS_SENT_TEMPLATES
     phone = (billing.billing_phone if billing else None) or customer.phone
     email = (billing.billing_email if billing else None) or customer.email
-    wants_sms = always or billing is None or billing.sms_notifications_enabled
+    wants_sms = template not in EMAIL_ONLY_TEMPLATES and (
+        always or billing is None or billing.sms_notifications_enabled
+    )
     wants_email = template not in SMS_ONLY_TEMPLATES and (
         always or billing is None or billing.email_invoices_enabled
     )

@@ -10,7 +10,6 @@ from datetime import date
 import pytest
 
 from app import clock
-from app.extensions import login_manager
 from tests.api.conftest import GENERATE_URL, action_url, audit_url, billing_url
 
 UNKNOWN = 999_999
@@ -84,25 +83,8 @@ def test_an_expired_staff_session_is_unauthorised(client, auth):
         assert client.get(billing_url(UNKNOWN)).status_code == 401
 
 
-class CustomerPrincipal:
-    """What a logged-in portal customer will look like to Flask-Login (not staff)."""
-
-    is_staff = False
-    is_customer = True
-    is_authenticated = True
-    is_active = True
-    is_anonymous = False
-
-    def get_id(self):
-        return "customer:1"
-
-
-def test_a_customer_principal_is_forbidden_everywhere(client, monkeypatch):
-    # Customers log in through the portal (a later issue); stand one in for the loader.
-    monkeypatch.setattr(login_manager, "_user_callback", lambda user_id: CustomerPrincipal())
-    with client.session_transaction() as session:
-        session["_user_id"] = "customer:1"
-        session["_fresh"] = True
+def test_a_logged_in_customer_is_forbidden_everywhere(client, portal_auth):
+    portal_auth.login()
     for url in POSTS.values():
         assert client.post(url, json={}).status_code == 403
     for url in GETS.values():

@@ -99,7 +99,8 @@ def test_one_twoday_batch_collects_the_invoices_of_several_customers(sandboxes, 
     log = run(debit_order_run, SUBMIT_DAY)
 
     assert log.status == "completed" and log.records_processed == 3
-    [upload] = sandboxes.netcash.uploaded_batches
+    with clock.frozen_at(SUBMIT_DAY):  # as NetCash reports it on the day (not yet processed)
+        [upload] = sandboxes.netcash.uploaded_batches
     assert upload["result"] == "SUCCESSFUL"
     assert upload["action_date"] == ACTION_DAY
     assert upload["status"] == 2  # authorised
@@ -338,7 +339,8 @@ def test_an_outage_after_the_batch_is_built_resumes_it_without_uploading_twice(
     resumed = run(debit_order_run, SUBMIT_DAY)
 
     assert resumed.status == "completed"
-    [upload] = sandboxes.netcash.uploaded_batches
+    with clock.frozen_at(SUBMIT_DAY):
+        [upload] = sandboxes.netcash.uploaded_batches
     assert upload["status"] == 2
     assert [i.status for i in items_of(invoice)] == ["submitted"]
 

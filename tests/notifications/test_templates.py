@@ -41,6 +41,8 @@ OUR_TEMPLATES = {
     "debit_announcement",
 }
 ALL_TEMPLATES = sorted(OPERATOR_TEMPLATES | OUR_TEMPLATES)
+# Messages sent by e-mail only (no SMS version).
+EMAIL_ONLY_TEMPLATES = {"password_reset"}
 
 # Long but real: the longest names, packages, amounts and links we expect to print.
 LONG_CONTEXT = {
@@ -74,9 +76,16 @@ LONG_CONTEXT = {
     "reason": "Payment stopped by account holder",
 }
 OTP_CONTEXT = {**LONG_CONTEXT, "code": "483920", "minutes": 10}
+RESET_CONTEXT = {
+    **LONG_CONTEXT,
+    "reset_url": "https://portal.circletel.co.za/reset-password/eyJjIjoxMjM0NTY3fQ.Zx1.abc",
+    "minutes": 60,
+}
 
 
 def context_for(template: str) -> dict:
+    if template == "password_reset":
+        return RESET_CONTEXT
     return OTP_CONTEXT if template == "one_time_code" else LONG_CONTEXT
 
 
@@ -84,8 +93,9 @@ def test_the_template_folders_hold_exactly_the_sixteen_messages():
     sms = {path.stem for path in (TEMPLATES / "sms").glob("*.txt")}
     email = {path.stem for path in (TEMPLATES / "email").glob("*.txt")}
     assert sms == set(ALL_TEMPLATES)
-    # Every message has an e-mail version, except the one-time code (SMS only, always).
-    assert email == set(ALL_TEMPLATES) - {"one_time_code"}
+    # Every message has an e-mail version, except the one-time code (SMS only, always);
+    # the password reset link goes by e-mail only.
+    assert email == (set(ALL_TEMPLATES) - {"one_time_code"}) | EMAIL_ONLY_TEMPLATES
 
 
 @pytest.mark.parametrize("template", ALL_TEMPLATES)
@@ -104,7 +114,9 @@ def test_every_sms_fits_two_gsm7_parts_with_long_realistic_values(app, template)
     assert "None" not in text and "{{" not in text
 
 
-@pytest.mark.parametrize("template", sorted(set(ALL_TEMPLATES) - {"one_time_code"}))
+@pytest.mark.parametrize(
+    "template", sorted((set(ALL_TEMPLATES) - {"one_time_code"}) | EMAIL_ONLY_TEMPLATES)
+)
 def test_every_email_has_a_subject_and_a_body(app, template):
     subject, body = render_message("email", template, context_for(template))
     assert subject and "\n" not in subject

@@ -1,0 +1,4 @@
+"""/api/dashboard: invoices."""
+
+OPENAPI_PATHS: dict = {}
+OPENAPI_SCHEMAS: dict = {}

@@ -1,0 +1,4 @@
+"""/api/dashboard: payment_methods."""
+
+OPENAPI_PATHS: dict = {}
+OPENAPI_SCHEMAS: dict = {}

@@ -1,0 +1,4 @@
+"""/api/dashboard: services."""
+
+OPENAPI_PATHS: dict = {}
+OPENAPI_SCHEMAS: dict = {}

@@ -1,0 +1,4 @@
+"""/api/dashboard: summary."""
+
+OPENAPI_PATHS: dict = {}
+OPENAPI_SCHEMAS: dict = {}

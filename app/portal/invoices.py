@@ -1,0 +1,1 @@
+"""Portal pages: invoices."""
