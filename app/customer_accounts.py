@@ -9,7 +9,7 @@ import hashlib
 from datetime import timedelta
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
@@ -81,11 +81,15 @@ def authenticate_customer(email: str, password: str) -> Customer | None:
     return customer
 
 
-class _ClockSerializer(URLSafeTimedSerializer):
-    """Token timestamps from app.clock, so a frozen clock also freezes token age."""
+class _ClockSigner(TimestampSigner):
+    """Token timestamps and ages from app.clock (the signer, not the serializer, checks age)."""
 
     def get_timestamp(self) -> int:
         return int(clock.now().timestamp())
+
+
+class _ClockSerializer(URLSafeTimedSerializer):
+    default_signer = _ClockSigner
 
 
 def _serializer() -> URLSafeTimedSerializer:
