@@ -2,6 +2,7 @@
 refuses to start without provider URLs, `create_app` never starts a sandbox, and calls
 that time out or fail with 5xx are retried with backoff before giving up."""
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,8 +80,28 @@ def test_production_with_every_provider_set_starts_and_points_at_no_sandbox():
     assert app.config["SANDBOX_STATE_DIR"] is None
 
 
+def _free_port_run(count: int) -> int:
+    """The first of `count` consecutive loopback ports nothing listens on (a `make run`
+    on this machine may hold the default sandbox ports)."""
+    for base in range(20_000, 60_000, 97):
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free loopback ports")
+
+
 def test_create_app_never_starts_or_points_at_the_sandboxes():
-    app = create_app(DevelopmentConfig)
+    base_port = _free_port_run(len(sandbox_ports(1)))
+    app = create_app(type("Dev", (DevelopmentConfig,), {"SANDBOX_BASE_PORT": base_port}))
     assert not providers_configured(app.config)
     for setting in PROVIDER_URL_SETTINGS:
         assert app.config[setting] is None
