@@ -170,14 +170,20 @@ def set_staff_password(user: StaffUser, password: str, *, actor: Actor, reason: 
     )
 
 
+def password_matches(password_hash: str | None, password: str | None) -> bool:
+    """Whether `password` matches the hash; without a hash (no such login) it hashes anyway,
+    so a missing account takes as long as a wrong password."""
+    if not password_hash:
+        check_password_hash(hash_password("timing-equaliser"), password or "")
+        return False
+    return check_password_hash(password_hash, password or "")
+
+
 def authenticate_staff(email: str, password: str) -> StaffUser | None:
     """The active staff user with these credentials, or None (same cost either way)."""
     user = find_staff_by_email(email)
-    if user is None or not user.is_active:
-        # Hash anyway so a missing account takes as long as a wrong password.
-        check_password_hash(hash_password("timing-equaliser"), password or "")
-        return None
-    if not check_password_hash(user.password_hash, password or ""):
+    active_hash = user.password_hash if user is not None and user.is_active else None
+    if not password_matches(active_hash, password):
         return None
     user.last_login_at = clock.now()
     return user
@@ -265,27 +271,53 @@ def safe_next(target: str | None, default: str) -> str:
     return default
 
 
+def login_rate_limited(email_scope: str):
+    """Failed logins limited per address and per submitted e-mail (LOGIN_RATE_LIMIT)."""
+
+    def decorate(view):
+        limit = lambda: current_app.config["LOGIN_RATE_LIMIT"]  # noqa: E731 (read per request)
+        per_email = limiter.limit(
+            limit,
+            methods=["POST"],
+            key_func=submitted_email,
+            deduct_when=failed_login,
+            scope=email_scope,
+        )
+        per_address = limiter.limit(limit, methods=["POST"], deduct_when=failed_login)
+        return per_address(per_email(view))
+
+    return decorate
+
+
+def begin_session(principal, started_key: str) -> None:
+    """A fresh session for `principal`, stamped with its login time (for the expiry check)."""
+    session.clear()
+    session.permanent = True
+    login_user(principal)
+    session[started_key] = clock.now().timestamp()
+
+
+def end_expired_session(principal_flag: str, started_key: str, lifetime_setting: str) -> None:
+    """Log out a principal of that kind whose login is older than its session lifetime,
+    whatever the cookie's own lifetime."""
+    if not getattr(current_user, principal_flag, False):
+        return
+    started = session.get(started_key)
+    limit = current_app.config[lifetime_setting].total_seconds()
+    if started is None or clock.now().timestamp() - started > limit:
+        logout_user()
+        session.clear()
+
+
 @staff_auth.route("/admin/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=failed_login
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    methods=["POST"],
-    key_func=submitted_email,
-    deduct_when=failed_login,
-    scope="staff-login-email",
-)
+@login_rate_limited("staff-login-email")
 def login():
     """Staff log in with e-mail and password."""
     form = StaffLoginForm()
     if form.validate_on_submit():
         user = authenticate_staff(form.email.data, form.password.data)
         if user is not None:
-            session.clear()
-            session.permanent = True
-            login_user(StaffPrincipal(user))
-            session["staff_login_at"] = clock.now().timestamp()
+            begin_session(StaffPrincipal(user), "staff_login_at")
             db.session.commit()
             return redirect(safe_next(request.args.get("next"), url_for("admin.index")))
         flash("Wrong e-mail or password.", "error")
@@ -305,15 +337,8 @@ def logout():
 
 
 def expire_old_staff_sessions():
-    """End a staff session 8 hours after login, whatever the cookie's own lifetime."""
-    if not getattr(current_user, "is_staff", False):
-        return None
-    started = session.get("staff_login_at")
-    limit = current_app.config["STAFF_SESSION_LIFETIME"].total_seconds()
-    if started is None or clock.now().timestamp() - started > limit:
-        logout_user()
-        session.clear()
-    return None
+    """End a staff session 8 hours (STAFF_SESSION_LIFETIME) after login."""
+    end_expired_session("is_staff", "staff_login_at", "STAFF_SESSION_LIFETIME")
 
 
 def register_auth(app) -> None:

@@ -11,10 +11,9 @@ from datetime import timedelta
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash
 
 from app import clock
-from app.auth import MIN_PASSWORD_LENGTH, hash_password
+from app.auth import MIN_PASSWORD_LENGTH, hash_password, password_matches
 from app.errors import Conflict, InvalidInput
 from app.extensions import db
 from app.models import Customer
@@ -73,10 +72,7 @@ def register_customer_login(
 def authenticate_customer(email: str, password: str) -> Customer | None:
     """The registered customer with these credentials, or None (same cost either way)."""
     customer = find_customer_by_email(email)
-    if customer is None or not customer.portal_password_hash:
-        check_password_hash(hash_password("timing-equaliser"), password or "")
-        return None
-    if not check_password_hash(customer.portal_password_hash, password or ""):
+    if not password_matches(customer.portal_password_hash if customer else None, password):
         return None
     return customer
 

@@ -7,11 +7,11 @@ thin: they parse, call a read model in app.customer_views or a domain operation,
 
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
-from flask_login import current_user, logout_user
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
 
-from app import clock
 from app.audit import Actor
+from app.auth import end_expired_session
 from app.errors import DomainError
 
 portal = Blueprint("portal", __name__)
@@ -80,15 +80,8 @@ def form_error(form, error: DomainError) -> None:
 
 @portal.before_app_request
 def expire_old_customer_sessions():
-    """End a customer session CUSTOMER_SESSION_LIFETIME after login."""
-    if not getattr(current_user, "is_customer", False):
-        return None
-    started = session.get("customer_login_at")
-    limit = current_app.config["CUSTOMER_SESSION_LIFETIME"].total_seconds()
-    if started is None or clock.now().timestamp() - started > limit:
-        logout_user()
-        session.clear()
-    return None
+    """End a customer session 24 hours (CUSTOMER_SESSION_LIFETIME) after login."""
+    end_expired_session("is_customer", "customer_login_at", "CUSTOMER_SESSION_LIFETIME")
 
 
 # The areas register their routes on `portal` (imported last: they import it from here).

@@ -3,14 +3,13 @@
 Routes stay thin: the rules live in app.customer_accounts.
 """
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import login_user, logout_user
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_login import logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from app import clock
-from app.auth import failed_login, safe_next, submitted_email
+from app.auth import begin_session, login_rate_limited, safe_next
 from app.customer_accounts import (
     CustomerPrincipal,
     authenticate_customer,
@@ -20,7 +19,7 @@ from app.customer_accounts import (
     reset_password,
 )
 from app.errors import DomainError
-from app.extensions import db, limiter
+from app.extensions import db
 from app.portal import form_error, is_customer, portal
 
 RESET_REQUESTED_MESSAGE = (
@@ -74,26 +73,14 @@ def register():
 
 
 @portal.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=failed_login
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    methods=["POST"],
-    key_func=submitted_email,
-    deduct_when=failed_login,
-    scope="customer-login-email",
-)
+@login_rate_limited("customer-login-email")
 def login():
     """Customers log in with e-mail and password."""
     form = LoginForm()
     if form.validate_on_submit():
         customer = authenticate_customer(form.email.data, form.password.data)
         if customer is not None:
-            session.clear()
-            session.permanent = True
-            login_user(CustomerPrincipal(customer))
-            session["customer_login_at"] = clock.now().timestamp()
+            begin_session(CustomerPrincipal(customer), "customer_login_at")
             return redirect(safe_next(request.args.get("next"), url_for("portal.dashboard")))
         flash("Wrong e-mail or password.", "error")
         return render_template("portal/login.html", form=form), 401
