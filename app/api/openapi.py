@@ -2,8 +2,7 @@
 
 Written out by hand, as a plain dict: the admin endpoints here; the customer /api/dashboard
 endpoints are described beside their routes (app/api/dashboard/*) and merged in.
-tests/api checks that every API route is described
-and every reference resolves.
+tests/api checks that every API route is described and every reference resolves.
 """
 
 from copy import deepcopy
